@@ -1,0 +1,42 @@
+"""The one seam between the runner and any model: send messages, get text back or a classified error.
+
+Backends do not retry. They say whether a failure is worth retrying and, for 429, how long the
+server asked to wait; the runner owns the retry policy so every attempt is counted and recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from examharness.records import StageParams, Usage
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    text: str
+    finish_reason: str | None
+    usage: Usage
+
+
+class BackendError(Exception):
+    """A request that did not produce a reply. ``retryable`` failures may succeed later."""
+
+    def __init__(self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None):
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class ChatBackend(Protocol):
+    model: str
+    base_url: str | None
+    max_concurrency: int | None
+    """Requests the backend can usefully take at once (the embedded server answers one at a time)."""
+
+    async def complete(self, messages: list[dict[str, Any]], params: StageParams) -> ChatReply:
+        """One chat completion; raise :class:`BackendError` on failure."""
+        ...
+
+    async def aclose(self) -> None: ...

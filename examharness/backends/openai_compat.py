@@ -1,0 +1,109 @@
+"""Any OpenAI-compatible chat completions endpoint through the official ``openai`` SDK.
+
+Covers api.openai.com, Azure OpenAI (``*.openai.azure.com`` base URLs) and self-hosted servers
+(vLLM, llama.cpp, Ollama, LM Studio, OpenRouter). The SDK's own retries are off
+(``max_retries=0``): the runner retries, so that every attempt is counted.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from collections.abc import Mapping
+
+import openai
+
+from examharness.backends.base import BackendError, ChatReply
+from examharness.records import StageParams, Usage
+
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    if headers is None:
+        return None
+    for name in ("retry-after-ms", "retry-after"):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value)
+        except ValueError:
+            continue
+        return seconds / 1000 if name == "retry-after-ms" else seconds
+    return None
+
+
+def classify(err: Exception) -> BackendError:
+    """Map an SDK exception to a :class:`BackendError` the runner can act on."""
+    if isinstance(err, openai.APITimeoutError):
+        return BackendError("timeout", "the request timed out", retryable=True)
+    if isinstance(err, openai.APIConnectionError):
+        return BackendError("connection", str(err.__cause__ or err), retryable=True)
+    if isinstance(err, openai.APIStatusError):
+        status = err.status_code
+        message = f"HTTP {status}: {str(err.message)[:300]}"
+        retry_after = _retry_after(err.response.headers) if status == 429 else None
+        return BackendError(
+            f"http_{status}", message, retryable=status in RETRYABLE_STATUS, retry_after=retry_after
+        )
+    return BackendError("client", f"{type(err).__name__}: {err}", retryable=False)
+
+
+class OpenAIBackend:
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None,
+        api_key: str | None,
+        timeout: float = 120.0,
+        max_concurrency: int | None = None,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url
+        self.max_concurrency = max_concurrency
+        if base_url and ".openai.azure.com" in base_url:
+            self._client: openai.AsyncOpenAI = openai.AsyncAzureOpenAI(
+                azure_endpoint=base_url,
+                api_key=api_key,
+                api_version=os.environ.get("OPENAI_API_VERSION", "2024-10-21"),
+                max_retries=0,
+                timeout=timeout,
+            )
+        else:
+            self._client = openai.AsyncOpenAI(
+                base_url=base_url,
+                api_key=api_key or "not-needed",
+                max_retries=0,
+                timeout=timeout,
+            )
+
+    async def complete(self, messages: list[dict[str, Any]], params: StageParams) -> ChatReply:
+        extra: dict[str, Any] = {}
+        if params.seed is not None:
+            extra["seed"] = params.seed
+        if params.stop:
+            extra["stop"] = params.stop
+        try:
+            resp = await self._client.chat.completions.create(
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                temperature=params.temperature,
+                max_tokens=params.max_tokens,
+                **extra,
+            )
+        except openai.OpenAIError as err:
+            raise classify(err) from err
+        if not resp.choices:
+            raise BackendError("no_choices", "the reply had no choices", retryable=True)
+        choice = resp.choices[0]
+        usage = Usage(
+            prompt_tokens=resp.usage.prompt_tokens if resp.usage else 0,
+            completion_tokens=resp.usage.completion_tokens if resp.usage else 0,
+        )
+        return ChatReply(text=choice.message.content or "", finish_reason=choice.finish_reason, usage=usage)
+
+    async def aclose(self) -> None:
+        await self._client.close()

@@ -1,0 +1,77 @@
+"""On-disk SQLite cache of completed requests: a rerun costs no requests.
+
+The key is a hash of everything that determines a reply: model, base URL, stage, the full
+messages and the generation parameters (temperature, max tokens, seed, stop). Only successful
+replies are stored, so a cached run never replays a failure. WAL mode and ``synchronous=NORMAL``
+keep a write to a fraction of a millisecond; a crash loses at most the last few entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from examharness.backends.base import ChatReply
+from examharness.records import StageParams, Usage
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS replies (
+  key TEXT PRIMARY KEY,
+  text TEXT NOT NULL,
+  finish_reason TEXT,
+  prompt_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  created REAL NOT NULL DEFAULT (julianday('now'))
+)
+"""
+
+
+def default_cache_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "examharness" / "requests.sqlite"
+
+
+def request_key(
+    *, model: str, base_url: str | None, stage: str, messages: list[dict[str, Any]], params: StageParams
+) -> str:
+    payload = json.dumps(
+        [model, base_url or "", stage, messages, params.model_dump()],
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class RequestCache:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(SCHEMA)
+
+    def get(self, key: str) -> ChatReply | None:
+        row = self._db.execute(
+            "SELECT text, finish_reason, prompt_tokens, completion_tokens FROM replies WHERE key=?",
+            (key,),
+        ).fetchone()
+        if row is None:
+            return None
+        usage = Usage(prompt_tokens=row[2], completion_tokens=row[3])
+        return ChatReply(text=row[0], finish_reason=row[1], usage=usage)
+
+    def put(self, key: str, reply: ChatReply) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO replies (key, text, finish_reason, prompt_tokens, completion_tokens)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (key, reply.text, reply.finish_reason, reply.usage.prompt_tokens, reply.usage.completion_tokens),
+        )
+
+    def close(self) -> None:
+        self._db.close()

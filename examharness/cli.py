@@ -1,0 +1,177 @@
+"""Command line: parse, call the library, map errors to exit codes. Nothing else lives here.
+
+Exit codes: 0 success, 1 bad input or a failed check (one ``FILE:LINE: field: message`` line per
+problem, never a traceback), 130 interrupted. Heavy imports happen inside each command so that
+``examharness --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from examharness import __version__
+from examharness.errors import InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise InputError.one("command line", None, self.prog, message)
+
+
+def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser("run", help="run exams against a model and score them")
+    p.add_argument("paths", nargs="*", type=Path, help="exam files or folders")
+    p.add_argument("--model", help="model name; omit to use the embedded local model")
+    p.add_argument("--base-url", help="OpenAI-compatible base URL (default: $OPENAI_BASE_URL or OpenAI)")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
+    p.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    p.add_argument("--limit", type=int, help="first N items of each exam")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-vision", action="store_true", help="text-only: images become 'IMAGE: <name>' tags")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the request cache")
+    p.add_argument("--cache", type=Path, help="cache file (default ~/.cache/examharness/requests.sqlite)")
+    p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish a killed or partial run")
+    p.add_argument("--retry-errors", action="store_true", help="with --resume: re-run the error items")
+    p.add_argument("--mc-mode", choices=["two_stage", "single"], help="multiple-choice sampling method")
+    p.add_argument("--temperature", type=float, help="override every section's temperature")
+    p.add_argument("--max-tokens", type=int, help="override every section's max tokens")
+    p.add_argument("--timeout", type=float, help="seconds per request (default 120; local 600)")
+    p.add_argument("--max-attempts", type=int, default=6, help="attempts per request (default 6)")
+    p.add_argument("--prompts", type=Path, help="folder of templates overriding prompts/")
+    p.add_argument("--no-score", action="store_true", help="do not score after the run")
+    _add_grader(p)
+
+
+def _add_grader(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--grader-model", help="grader model for free-response items and essays")
+    p.add_argument("--grader-base-url")
+    p.add_argument("--grader-api-key-env", default="OPENAI_API_KEY")
+    p.add_argument("--grader-local", action="store_true", help="grade with the embedded local model")
+    p.add_argument("--adjudication-threshold", type=float, default=1.0)
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: no intervals)")
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(prog="examharness", description="Sit language models down in front of human exams.")
+    parser.add_argument("--version", action="version", version=f"examharness {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("validate", help="check exam files; one FILE:LINE line per problem")
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("--prompts", type=Path)
+    p = sub.add_parser("list", help="list exams: sections, item counts by kind, scale")
+    p.add_argument("paths", nargs="*", type=Path, default=[Path("exams")])
+    p = sub.add_parser("render", help="print the exact chat messages for one item")
+    p.add_argument("exam", type=Path)
+    p.add_argument("--item", required=True)
+    p.add_argument("--no-vision", action="store_true")
+    p.add_argument("--prompts", type=Path)
+    p.add_argument("--json", action="store_true")
+    _add_import(sub)
+    _add_run(sub)
+    p = sub.add_parser("score", help="regrade and rescore a run from its stored replies")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--scales", type=Path, action="append", default=[], help="extra folder of scales")
+    p.add_argument("--cache", type=Path)
+    _add_grader(p)
+    p = sub.add_parser("report", help="results of a run: terminal table, --json, --html")
+    p.add_argument("run_dir", type=Path, nargs="?")
+    p.add_argument("--published", help="a published result set instead of a run")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--sections", action="store_true")
+    p.add_argument("--html", type=Path, metavar="FILE")
+    p = sub.add_parser("compare", help="compare runs on the same exams with paired tests")
+    p.add_argument("runs", nargs="+", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--bootstrap", type=int, default=2000)
+    p = sub.add_parser("chart", help="the report's Figure 4 for runs and published results")
+    p.add_argument("runs", nargs="*", type=Path)
+    p.add_argument("--published", help="published result set, e.g. gpt-4-technical-report")
+    p.add_argument("--published-runs", help="comma-separated published run labels to draw")
+    p.add_argument("--baseline", help="run folder or label that orders the exams")
+    p.add_argument("--shared-only", action="store_true", help="only exams every series has")
+    p.add_argument("--title")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--json", action="store_true")
+    _add_grade(sub)
+    _add_contamination(sub)
+    return parser
+
+
+def _add_import(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser("import", help="import a public item bank as an exam file")
+    isub = p.add_subparsers(dest="format", required=True, parser_class=_Parser)
+    m = isub.add_parser("mmlu", help="MMLU CSV (question, A, B, C, D, answer)")
+    m.add_argument("--dev", type=Path, required=True)
+    m.add_argument("--test", type=Path, required=True)
+    m.add_argument("--instruction", help="instruction line (may be translated; 'Answer:' stays English)")
+    m.add_argument("--title")
+    a = isub.add_parser("agieval", help="AGIEval JSONL (passage, question, options, label)")
+    a.add_argument("file", type=Path)
+    a.add_argument("--fewshot", type=Path, help="AGIEval few-shot CSV with explanations")
+    for q in (m, a):
+        q.add_argument("--out", type=Path, required=True)
+        q.add_argument("--id")
+        q.add_argument("--shots", type=int)
+        q.add_argument("--scale")
+        q.add_argument("--skip-bad", action="store_true", help="skip malformed rows (each is reported)")
+
+
+def _add_grade(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser("grade", help="human grading round-trip for free-response answers")
+    gsub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    e = gsub.add_parser("export", help="write answers to grade as CSV")
+    e.add_argument("run_dir", type=Path)
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--all", action="store_true", help="all free-response answers, not only ungraded")
+    i = gsub.add_parser("import", help="read human grades back from CSV")
+    i.add_argument("run_dir", type=Path)
+    i.add_argument("file", type=Path)
+    i.add_argument("--grader", help="grader name when the CSV has no grader column")
+
+
+def _add_contamination(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser("contamination", help="the report's substring-match contamination check")
+    p.add_argument("exams", nargs="+", type=Path)
+    p.add_argument("--corpus", nargs="+", type=Path, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--include-options", action="store_true")
+    p.add_argument("--text-field", default="text", help="JSONL field holding the text")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--out", type=Path, help="write the result here")
+    p.add_argument("--run", type=Path, action="append", default=[], help="store the result with this run")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from examharness import commands
+
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "validate": commands.validate, "list": commands.list_exams, "render": commands.render,
+        "import": commands.import_bank, "run": commands.run, "score": commands.score,
+        "report": commands.report, "compare": commands.compare, "chart": commands.chart,
+        "grade": commands.grade, "contamination": commands.contamination,
+    }  # fmt: skip
+    try:
+        args = build_parser().parse_args(argv)
+        return handlers[args.command](args)
+    except InputError as err:
+        print(str(err), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""One function per CLI command: turn parsed arguments into library calls and printed output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from examharness.errors import InputError
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def validate(args: argparse.Namespace) -> int:
+    from examharness.scorecard import REPO_SCALES
+    from examharness.validate import validate_paths
+
+    problems = validate_paths(args.paths, user_prompts=args.prompts, scale_dirs=[REPO_SCALES])
+    for p in problems:
+        print(p)
+    if not problems:
+        print("ok", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def list_exams(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from examharness.api import load_exams
+
+    exams = load_exams(args.paths)
+    table = Table("exam", "title", "sections", "items by kind", "scale", "file")
+    for le in exams:
+        kinds = Counter(item.type for _, item in le.exam.items())
+        table.add_row(
+            le.exam.id, le.exam.title,
+            ", ".join(f"{s.id} ({s.kind}, {len(s.items)})" for s in le.exam.sections),
+            ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())),
+            le.exam.scoring.scale or "-", str(le.path),
+        )  # fmt: skip
+    Console().print(table)
+    return 0
+
+
+def render(args: argparse.Namespace) -> int:
+    from examharness.exam import load_exam
+    from examharness.prompts import Renderer
+
+    loaded = load_exam(args.exam)
+    for section in loaded.exam.sections:
+        for i, item in enumerate(section.items):
+            if item.id == args.item:
+                messages = Renderer(vision=not args.no_vision, user_dir=args.prompts).render(loaded, section, i)
+                if args.json:
+                    _print_json(messages)
+                    return 0
+                for m in messages:
+                    print(f"=== {m['role']} ===")
+                    content = m["content"]
+                    if isinstance(content, list):
+                        for part in content:
+                            if part["type"] == "text":
+                                print(part["text"])
+                            else:
+                                url = part["image_url"]["url"]
+                                print(f"[image content part: {url[:40]}... ({len(url)} chars)]")
+                    else:
+                        print(content)
+                return 0
+    raise InputError.one(args.exam, None, "--item", f"no item {args.item!r} in exam {loaded.exam.id!r}")
+
+
+def import_bank(args: argparse.Namespace) -> int:
+    from examharness.importers import agieval, mmlu
+
+    if args.format == "mmlu":
+        exam, header, warnings = mmlu.import_mmlu_cli(args)
+    else:
+        exam, header, warnings = agieval.import_agieval_cli(args)
+    for w in warnings:
+        print(w, file=sys.stderr)
+    from examharness.importers import write_exam_yaml
+
+    write_exam_yaml(exam, args.out, header)
+    n = sum(len(s.items) for s in exam.sections)
+    print(f"wrote {args.out}: exam {exam.id!r}, {n} items")
+    return 0
+
+
+def _grader(args: argparse.Namespace) -> object:
+    from examharness.api import GraderOptions
+
+    if args.grader_model is None and not args.grader_local:
+        return None
+    return GraderOptions(
+        model=None if args.grader_local else args.grader_model, base_url=args.grader_base_url,
+        api_key_env=args.grader_api_key_env, threshold=args.adjudication_threshold,
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    from examharness.api import GraderOptions, RunOptions, run_exams, score_run
+    from examharness.progress import progress_display
+    from examharness.report import print_summary
+
+    if not args.paths and args.resume is None:
+        raise InputError.one("command line", None, "paths", "give exam files or folders, or --resume RUN_DIR")
+    if args.concurrency < 1:
+        raise InputError.one("command line", None, "--concurrency", "must be at least 1")
+    opts = RunOptions(
+        paths=args.paths, model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
+        concurrency=args.concurrency, limit=args.limit, seed=args.seed, vision=not args.no_vision,
+        use_cache=not args.no_cache, cache_path=args.cache, out=args.out, resume=args.resume,
+        retry_errors=args.retry_errors, mc_mode=args.mc_mode, temperature=args.temperature,
+        max_tokens=args.max_tokens, timeout=args.timeout, max_attempts=args.max_attempts,
+        prompts_dir=args.prompts,
+    )  # fmt: skip
+    with progress_display() as on_progress:
+        run_dir, counters = run_exams(opts, on_progress)
+    summary = counters.as_summary()
+    print(
+        f"run {run_dir.name}: {summary['items']} items, {summary['ok']} ok, {summary['empty']} empty, "
+        f"{summary['error']} error; {summary['requests_sent']} requests sent, "
+        f"{summary['cache_hits']} from cache, {summary['elapsed_s']:.1f}s",
+        file=sys.stderr,
+    )
+    if not args.no_score:
+        grader = _grader(args)
+        assert grader is None or isinstance(grader, GraderOptions)
+        scores = score_run(run_dir, grader=grader, n_boot=args.bootstrap, cache_path=args.cache,
+                           use_cache=not args.no_cache, prompts_dir=args.prompts)  # fmt: skip
+        print_summary(scores)
+    print(run_dir)
+    return 0
+
+
+def score(args: argparse.Namespace) -> int:
+    from examharness.api import GraderOptions, score_run
+    from examharness.report import print_summary
+
+    grader = _grader(args)
+    assert grader is None or isinstance(grader, GraderOptions)
+    scores = score_run(args.run_dir, grader=grader, scale_dirs=args.scales, n_boot=args.bootstrap,
+                       cache_path=args.cache)  # fmt: skip
+    print_summary(scores)
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    from examharness import report as views
+
+    if args.published:
+        return views.report_published(args.published, as_json=args.json)
+    if args.run_dir is None:
+        raise InputError.one("command line", None, "run_dir", "give a run folder or --published NAME")
+    if args.html:
+        from examharness.htmlreport import write_html_report
+
+        write_html_report(args.run_dir, args.html)
+        print(args.html)
+        return 0
+    from examharness.scorecard import load_scores
+
+    scores = load_scores(args.run_dir)
+    if args.json:
+        _print_json(views.report_json(scores))
+    else:
+        views.print_report(scores, sections=args.sections)
+    return 0
+
+
+def compare(args: argparse.Namespace) -> int:
+    from examharness.compare import compare_runs, print_comparison
+
+    if len(args.runs) < 2:
+        raise InputError.one("command line", None, "runs", "compare needs at least two run folders")
+    result = compare_runs(args.runs, n_boot=args.bootstrap)
+    if args.json:
+        _print_json(result.model_dump(mode="json"))
+    else:
+        print_comparison(result)
+    return 0
+
+
+def chart(args: argparse.Namespace) -> int:
+    from examharness.chartcmd import chart_command
+
+    return chart_command(args)
+
+
+def grade(args: argparse.Namespace) -> int:
+    from examharness.human import export_grades, import_grades
+
+    if args.action == "export":
+        n = export_grades(args.run_dir, args.out, all_items=args.all)
+        print(f"wrote {n} answers to {args.out}")
+    else:
+        n = import_grades(args.run_dir, args.file, grader=args.grader)
+        print(f"imported {n} grades into {args.run_dir}; run `examharness score {args.run_dir}`")
+    return 0
+
+
+def contamination(args: argparse.Namespace) -> int:
+    from examharness.contamcmd import contamination_command
+
+    return contamination_command(args)
+

@@ -1,0 +1,333 @@
+"""Exam files: typed pydantic models and a safe loader with ``FILE:LINE: field: message`` errors.
+
+An exam file is YAML read with ``yaml.safe_load`` semantics only (no tags, no code). The models
+are the format's documentation: every field below is what a user may write, nothing else
+(``extra="forbid"``), so a typo is an error with its line, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from examharness.errors import InputError, Problem
+from examharness.yamlpos import load_yaml_with_lines, validation_problems
+
+SectionKind = Literal["multiple_choice", "free_response", "essay"]
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def letters_for(options: list[str]) -> str:
+    """Option letters by position: four options are ``ABCD``."""
+    return LETTERS[: len(options)]
+
+
+class Passage(Strict):
+    """A shared stimulus (reading passage, table, case) that several items point to by id."""
+
+    text: str
+    title: str | None = None
+    images: list[str] = []
+
+
+class Sampling(Strict):
+    """Generation settings for a section; unset fields fall back to the report's defaults."""
+
+    mode: Literal["two_stage", "single"] | None = None
+    """``two_stage``: explanation at ``temperature`` then the letter at temperature 0 (the report)."""
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0)
+    answer_temperature: float | None = Field(default=None, ge=0, le=2)
+
+
+class RubricScale(Strict):
+    """Points an essay can earn, e.g. 0-6 in half points (GRE Analytical Writing)."""
+
+    min: float = 0
+    max: float = 6
+    step: float = Field(default=0.5, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RubricScale:
+        if self.max <= self.min:
+            raise ValueError("max must be greater than min")
+        return self
+
+
+class _ChoiceBase(Strict):
+    id: str
+    question: str
+    options: list[str] = Field(min_length=2, max_length=26)
+    passage: str | None = None
+    images: list[str] = []
+    explanation: str | None = None
+
+
+class MCItem(_ChoiceBase):
+    """Single-answer multiple choice; ``answer`` is the option letter (A = first option)."""
+
+    type: Literal["mc"] = "mc"
+    answer: str
+
+    @model_validator(mode="after")
+    def _answer_is_option(self) -> MCItem:
+        valid = letters_for(self.options)
+        if len(self.answer) != 1 or self.answer not in valid:
+            raise ValueError(f"answer {self.answer!r} is not one of the options {', '.join(valid)}")
+        return self
+
+    @property
+    def max_points(self) -> float:
+        return 1.0
+
+
+class MultiSelectItem(_ChoiceBase):
+    """Multiple choice where the answer is a set of letters; all must be chosen, nothing more."""
+
+    type: Literal["multi_select"] = "multi_select"
+    answer: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _answers_are_options(self) -> MultiSelectItem:
+        valid = letters_for(self.options)
+        bad = [a for a in self.answer if a not in valid]
+        if bad:
+            raise ValueError(f"answer {bad[0]!r} is not one of the options {', '.join(valid)}")
+        return self
+
+    @property
+    def max_points(self) -> float:
+        return 1.0
+
+
+class NumericItem(Strict):
+    """Grid-in / short numeric answer: correct when it equals an accepted value within tolerance."""
+
+    type: Literal["numeric"] = "numeric"
+    id: str
+    question: str
+    answer: list[str | float] = Field(min_length=1)
+    tolerance: float = Field(default=0.0, ge=0)
+    passage: str | None = None
+    images: list[str] = []
+
+    @property
+    def max_points(self) -> float:
+        return 1.0
+
+
+class FreeResponseItem(Strict):
+    """A free-response question graded on its rubric (by a grader model or a human)."""
+
+    type: Literal["free_response"] = "free_response"
+    id: str
+    prompt: str
+    rubric: str
+    max_points: float = Field(gt=0)
+    reference: str | None = None
+    passage: str | None = None
+    images: list[str] = []
+
+
+class EssayItem(Strict):
+    """An essay scored holistically on ``scale`` (two reads plus adjudication, as official scoring)."""
+
+    type: Literal["essay"] = "essay"
+    id: str
+    prompt: str
+    rubric: str
+    scale: RubricScale = RubricScale()
+    passage: str | None = None
+    images: list[str] = []
+
+    @property
+    def max_points(self) -> float:
+        return self.scale.max
+
+
+Item = Annotated[
+    MCItem | MultiSelectItem | NumericItem | FreeResponseItem | EssayItem,
+    Field(discriminator="type"),
+]
+
+
+class MCExemplar(Strict):
+    """A worked multiple-choice example with its gold explanation (the report's few-shot format)."""
+
+    question: str
+    options: list[str] = Field(min_length=2, max_length=26)
+    answer: str
+    explanation: str
+    passage: str | None = None
+
+
+class ResponseExemplar(Strict):
+    """A worked free-response or essay example: the task and a high-scoring response."""
+
+    prompt: str
+    response: str
+    score: str | None = None
+
+
+ALLOWED_ITEMS: dict[SectionKind, tuple[str, ...]] = {
+    "multiple_choice": ("mc", "multi_select", "numeric"),
+    "free_response": ("free_response", "numeric"),
+    "essay": ("essay",),
+}
+DEFAULT_TEMPLATES: dict[SectionKind, str] = {
+    "multiple_choice": "mc_fewshot",
+    "free_response": "free_response",
+    "essay": "essay",
+}
+
+
+class Section(Strict):
+    id: str
+    title: str | None = None
+    kind: SectionKind
+    weight: float = Field(default=1.0, ge=0)
+    template: str | None = None
+    """Name of a ``prompts/*.j2`` file (without ``.j2``); defaults by kind."""
+    instruction: str | None = None
+    max_tokens: int | None = Field(default=None, gt=0)
+    time_minutes: float | None = Field(default=None, gt=0)
+    sampling: Sampling | None = None
+    exemplars: list[MCExemplar | ResponseExemplar] = []
+    items: list[Item] = Field(min_length=1)
+
+    @property
+    def template_name(self) -> str:
+        return self.template or DEFAULT_TEMPLATES[self.kind]
+
+    @property
+    def max_points(self) -> float:
+        return sum(item.max_points for item in self.items)
+
+    @model_validator(mode="after")
+    def _items_fit_kind(self) -> Section:
+        allowed = ALLOWED_ITEMS[self.kind]
+        for item in self.items:
+            if item.type not in allowed:
+                raise ValueError(
+                    f"item {item.id!r} of type {item.type!r} cannot be in a {self.kind} section"
+                )
+        for ex in self.exemplars:
+            if isinstance(ex, MCExemplar) and ex.answer not in letters_for(ex.options):
+                raise ValueError(f"exemplar answer {ex.answer!r} is not one of its options")
+        return self
+
+
+class ExamScoring(Strict):
+    """How section raw scores combine and which scale turns them into a scaled score."""
+
+    scale: str | None = None
+    """A scale name from ``exams/scales/`` (or a path relative to the exam file)."""
+
+
+class Exam(Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    title: str
+    edition: str | None = None
+    source: str
+    license: str
+    language: str = "en"
+    description: str | None = None
+    version: int = 1
+    passages: dict[str, Passage] = {}
+    sections: list[Section] = Field(min_length=1)
+    scoring: ExamScoring = ExamScoring()
+
+    def items(self) -> list[tuple[Section, Item]]:
+        return [(section, item) for section in self.sections for item in section.items]
+
+    @property
+    def max_points(self) -> float:
+        return sum(s.max_points for s in self.sections)
+
+
+class LoadedExam(BaseModel):
+    """An exam together with where it came from (needed for images and content hashes)."""
+
+    model_config = ConfigDict(frozen=True)
+    exam: Exam
+    path: Path
+    content_hash: str
+
+
+def _cross_checks(exam: Exam, root: Path) -> list[tuple[tuple[str | int, ...], str]]:
+    """Checks that need the whole exam: unique ids, passage references, image paths."""
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    seen_sections: set[str] = set()
+    seen_items: set[str] = set()
+    for si, section in enumerate(exam.sections):
+        if section.id in seen_sections:
+            errors.append((("sections", si, "id"), f"duplicate section id {section.id!r}"))
+        seen_sections.add(section.id)
+        for ii, item in enumerate(section.items):
+            where: tuple[str | int, ...] = ("sections", si, "items", ii)
+            if item.id in seen_items:
+                errors.append(((*where, "id"), f"duplicate item id {item.id!r}"))
+            seen_items.add(item.id)
+            if item.passage is not None and item.passage not in exam.passages:
+                errors.append(((*where, "passage"), f"unknown passage {item.passage!r}"))
+            for k, image in enumerate(item.images):
+                problem = _image_problem(root, image)
+                if problem:
+                    errors.append(((*where, "images", k), problem))
+    for pid, passage in exam.passages.items():
+        for k, image in enumerate(passage.images):
+            problem = _image_problem(root, image)
+            if problem:
+                errors.append((("passages", pid, "images", k), problem))
+    return errors
+
+
+def _image_problem(root: Path, image: str) -> str | None:
+    candidate = (root / image).resolve()
+    if Path(image).is_absolute() or not candidate.is_relative_to(root.resolve()):
+        return f"image path {image!r} escapes the exam's folder"
+    if not candidate.is_file():
+        return f"image file {image!r} not found"
+    return None
+
+
+def load_exam(path: str | Path) -> LoadedExam:
+    """Read and validate one exam file; raise :class:`InputError` listing every problem found."""
+    path = Path(path)
+    data, locate = load_yaml_with_lines(path)
+    if not isinstance(data, dict):
+        raise InputError.one(path, 1, "(file)", "an exam file must be a YAML mapping")
+    try:
+        exam = Exam.model_validate(data)
+    except ValidationError as err:
+        raise InputError(validation_problems(err, str(path), locate)) from None
+    problems = [
+        Problem(str(path), locate(where), ".".join(map(str, where)), message)
+        for where, message in _cross_checks(exam, path.parent)
+    ]
+    if problems:
+        raise InputError(problems)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return LoadedExam(exam=exam, path=path, content_hash=digest)
+
+
+def find_exam_files(paths: list[Path]) -> list[Path]:
+    """Expand folders to their ``*.yaml``/``*.yml`` exam files (not ``scales/``), sorted."""
+    found: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found.extend(
+                f
+                for f in sorted(p.rglob("*.y*ml"))
+                if f.suffix in (".yaml", ".yml") and "scales" not in f.relative_to(p).parts
+            )
+        else:
+            found.append(p)
+    return found

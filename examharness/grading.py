@@ -1,0 +1,118 @@
+"""From stored replies to graded items: answer extraction for choice and numeric items,
+rubric grading (grader model or human) for free response and essays.
+
+Statuses are kept apart on purpose: ``error`` (the request failed), ``empty``, ``refused`` and
+``unparseable`` are never folded into ``incorrect``; reports show them as extraction health.
+Nothing here calls a model except :func:`grade_with_model`, through an injected ``ask``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from examharness.exam import (
+    EssayItem,
+    Exam,
+    FreeResponseItem,
+    Item,
+    MCItem,
+    MultiSelectItem,
+    NumericItem,
+    Section,
+)
+from examharness.extract import Extraction, extract_choice, extract_numeric, numeric_matches
+from examharness.records import GradedItem, ItemRecord
+from examharness.rubric import grade_response, grader_messages, grader_vars
+
+Ask = Callable[[list[dict[str, Any]], int], Awaitable[str]]
+
+
+def _base(record: ItemRecord, item: Item) -> dict[str, Any]:
+    return {
+        "exam_id": record.exam_id, "section_id": record.section_id, "item_id": item.id,
+        "item_type": item.type, "max_points": item.max_points,
+    }  # fmt: skip
+
+
+def _choice_extraction(record: ItemRecord, item: MCItem | MultiSelectItem) -> Extraction:
+    """Prefer the answer stage (the letter sampled at temperature 0); fall back to the explanation."""
+    multi = isinstance(item, MultiSelectItem)
+    first = extract_choice(record.stages[0].reply or "", item.options, multi=multi)
+    if len(record.stages) > 1:
+        second = extract_choice(record.stages[1].reply or "", item.options, multi=multi)
+        if second.status == "answered":
+            return second.model_copy(update={"how": f"answer-stage:{second.how}"})
+    return first.model_copy(update={"how": f"explanation:{first.how}"}) if len(record.stages) > 1 else first
+
+
+def _correct_choice(item: MCItem | MultiSelectItem, answer: str) -> bool:
+    if isinstance(item, MCItem):
+        return answer == item.answer
+    return answer == "".join(sorted(set(item.answer)))
+
+
+def grade_auto(record: ItemRecord, item: Item) -> GradedItem:
+    """Grade a choice or numeric item from its reply (pure; free response is ``ungraded`` here)."""
+    base = _base(record, item)
+    if record.status == "error":
+        return GradedItem(**base, status="error", points=0.0, how="request failed", rationale=record.error)
+    if isinstance(item, FreeResponseItem | EssayItem):
+        status = "empty" if record.status == "empty" else "ungraded"
+        points = 0.0 if status == "empty" else None
+        return GradedItem(**base, status=status, points=points, how="no reply" if points == 0 else "")
+    if isinstance(item, NumericItem):
+        text = record.stages[-1].reply or "" if len(record.stages) > 1 else record.stages[0].reply or ""
+        ext = extract_numeric(text)
+        if ext.status != "answered" and len(record.stages) > 1:
+            ext = extract_numeric(record.stages[0].reply or "")
+        correct = ext.answer is not None and numeric_matches(ext.answer, item.answer, item.tolerance)
+    else:
+        ext = _choice_extraction(record, item)
+        correct = ext.answer is not None and _correct_choice(item, ext.answer)
+    if ext.status != "answered":
+        return GradedItem(**base, status=ext.status, points=0.0, how=ext.how)
+    return GradedItem(
+        **base, status="correct" if correct else "incorrect", points=1.0 if correct else 0.0,
+        answer=ext.answer, how=ext.how,
+    )  # fmt: skip
+
+
+async def grade_with_model(
+    record: ItemRecord,
+    item: FreeResponseItem | EssayItem,
+    *,
+    ask: Ask,
+    grader: str,
+    prompts_dir: Path,
+    threshold: float,
+) -> GradedItem:
+    """Rubric grading by a grader model: two reads, a third to adjudicate (see ``rubric``)."""
+    base = _base(record, item)
+    if isinstance(item, EssayItem):
+        lo, hi, step = item.scale.min, item.scale.max, item.scale.step
+        reference = None
+    else:
+        lo, hi, step, reference = 0.0, item.max_points, 0.5, item.reference
+    variables = grader_vars(
+        prompt=item.prompt, rubric=item.rubric, response=record.stages[0].reply or "",
+        lo=lo, hi=hi, step=step, max_points=item.max_points, reference=reference,
+    )  # fmt: skip
+    messages = grader_messages(prompts_dir, **variables)
+    grade = await grade_response(
+        messages=messages, ask=ask, lo=lo, hi=hi, step=step, adjudication_threshold=threshold
+    )
+    return GradedItem(
+        **base, status=grade.status, points=grade.points, rationale=grade.rationale,
+        how="rubric", source=f"grader:{grader}", reads=[r.score for r in grade.reads],
+        adjudicated=grade.adjudicated,
+    )  # fmt: skip
+
+
+def item_index(exam: Exam) -> dict[str, tuple[Section, Item]]:
+    return {item.id: (section, item) for section, item in exam.items()}
+
+
+def needs_rubric(graded: Sequence[GradedItem]) -> list[GradedItem]:
+    return [g for g in graded if g.status in ("ungraded", "grading_error")]

@@ -1,0 +1,223 @@
+"""Turn an exam item into the chat messages sent to a model, through Jinja templates.
+
+Templates live in ``prompts/*.j2`` and may be overridden by a user folder (searched first), then
+by a ``prompts/`` folder beside the exam file. They render in an immutable *sandboxed* environment
+with ``StrictUndefined`` and no HTML escaping: an exam or template cannot reach Python internals,
+and a misspelt variable is an error, not an empty string.
+
+A template's output is one user message unless it contains role marker lines
+``=== system ===``, ``=== user ===`` or ``=== assistant ===``, which start a new message.
+Images are placed with ``{{ image(path) }}``: in a vision run the message becomes content parts
+with the image embedded; in a text-only run the report's tag ``IMAGE: <non-meaningful name>``
+stands in its place (GPT-4 report, Appendix A.4).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import mimetypes
+import re
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from examharness.errors import InputError
+from examharness.exam import LoadedExam, MCExemplar, Section, letters_for
+
+BUILTIN_PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
+ROLE_MARKER = re.compile(r"^=== (system|user|assistant) ===[ \t]*$", re.MULTILINE)
+IMAGE_TOKEN = re.compile(r"\x00image:(\d+)\x00")
+Message = dict[str, Any]
+
+
+def template_dirs(exam_path: Path | None, user_dir: Path | None) -> list[Path]:
+    """Search order: the user's folder, the exam's own ``prompts/``, the built-in templates."""
+    dirs = [user_dir] if user_dir else []
+    if exam_path is not None:
+        dirs.append(exam_path.parent / "prompts")
+    dirs.append(BUILTIN_PROMPTS)
+    return [d for d in dirs if d.is_dir()]
+
+
+def make_env(dirs: list[Path]) -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def image_tag(path: str) -> str:
+    """The report's text-only stand-in: a filename that says nothing about the content."""
+    digest = hashlib.sha256(path.encode()).hexdigest()[:8]
+    return f"IMAGE: img_{digest}{Path(path).suffix or '.png'}"
+
+
+def _template_error(name: str, dirs: list[Path], err: Exception, tb: TracebackType | None) -> InputError:
+    """Map a Jinja error to ``TEMPLATE:LINE: template: message`` using Jinja's rewritten frames."""
+    file, line = name, None
+    if isinstance(err, jinja2.TemplateSyntaxError):
+        file, line = err.filename or name, err.lineno
+    else:
+        while tb is not None:
+            fname = tb.tb_frame.f_code.co_filename
+            if fname.endswith(".j2"):
+                file, line = fname, tb.tb_lineno
+            tb = tb.tb_next
+    if file == name:
+        found = next((d / f"{name}.j2" for d in dirs if (d / f"{name}.j2").exists()), None)
+        file = str(found) if found else name
+    kind = "unsafe template" if isinstance(err, SecurityError) else "template error"
+    return InputError.one(file, line, "template", f"{kind}: {err}")
+
+
+def _split_messages(text: str) -> list[Message]:
+    parts = ROLE_MARKER.split(text)
+    if len(parts) == 1:
+        return [{"role": "user", "content": text.strip()}]
+    messages = []
+    if parts[0].strip():
+        messages.append({"role": "user", "content": parts[0].strip()})
+    for role, body in zip(parts[1::2], parts[2::2], strict=True):
+        messages.append({"role": role, "content": body.strip()})
+    return messages
+
+
+def _embed_images(messages: list[Message], images: list[Path]) -> list[Message]:
+    out = []
+    for msg in messages:
+        text: str = msg["content"]
+        if not IMAGE_TOKEN.search(text):
+            out.append(msg)
+            continue
+        parts: list[dict[str, Any]] = []
+        for i, chunk in enumerate(IMAGE_TOKEN.split(text)):
+            if i % 2 == 0:
+                if chunk.strip():
+                    parts.append({"type": "text", "text": chunk})
+                continue
+            path = images[int(chunk)]
+            mime = mimetypes.guess_type(path.name)[0] or "image/png"
+            data = base64.b64encode(path.read_bytes()).decode()
+            parts.append({"type": "image_url", "image_url": {"url": f"data:{mime};base64,{data}"}})
+        out.append({"role": msg["role"], "content": parts})
+    return out
+
+
+def _options(options: list[str]) -> list[dict[str, str]]:
+    return [{"letter": letter, "text": text} for letter, text in zip(letters_for(options), options, strict=True)]
+
+
+def item_context(loaded: LoadedExam, section: Section, item_index: int) -> dict[str, Any]:
+    """Variables a template sees. Plain data only: no answers of the item itself."""
+    exam = loaded.exam
+    item = section.items[item_index]
+    data = item.model_dump(exclude={"answer", "explanation", "reference", "tolerance"})
+    passage = exam.passages[item.passage] if item.passage else None
+    exemplars = []
+    for ex in section.exemplars:
+        ex_data = ex.model_dump()
+        if isinstance(ex, MCExemplar):
+            ex_data["options"] = _options(ex.options)
+            ex_passage = exam.passages.get(ex.passage) if ex.passage else None
+            ex_data["passage"] = ex_passage.text if ex_passage else None
+        exemplars.append(ex_data)
+    if "options" in data:
+        data["options"] = _options(data["options"])
+    return {
+        "exam": exam.model_dump(include={"id", "title", "language", "edition"}),
+        "section": section.model_dump(include={"id", "title", "kind", "instruction"}),
+        "item": data,
+        "passage": passage.model_dump() if passage else None,
+        "exemplars": exemplars,
+        "number": len(exemplars) + 1,
+        "instruction": section.instruction,
+    }
+
+
+class Renderer:
+    """Renders items with one compiled environment per template search path (Jinja caches
+    compiled templates per environment, so a 2,000-item run compiles each template once)."""
+
+    def __init__(self, *, vision: bool, user_dir: Path | None = None) -> None:
+        self.vision = vision
+        self.user_dir = user_dir
+        self._envs: dict[tuple[Path, ...], ImmutableSandboxedEnvironment] = {}
+
+    def env_for(self, exam_path: Path | None) -> tuple[list[Path], ImmutableSandboxedEnvironment]:
+        dirs = template_dirs(exam_path, self.user_dir)
+        key = tuple(dirs)
+        if key not in self._envs:
+            self._envs[key] = make_env(dirs)
+        return dirs, self._envs[key]
+
+    def render(self, loaded: LoadedExam, section: Section, item_index: int) -> list[Message]:
+        dirs, env = self.env_for(loaded.path)
+        return render_item(loaded, section, item_index, vision=self.vision, dirs=dirs, env=env)
+
+
+def render_item(
+    loaded: LoadedExam,
+    section: Section,
+    item_index: int,
+    *,
+    vision: bool,
+    dirs: list[Path],
+    env: ImmutableSandboxedEnvironment,
+) -> list[Message]:
+    """The chat messages for one item, exactly as they will be sent."""
+    name = section.template_name
+    images: list[Path] = []
+
+    def image(path: str) -> str:
+        if not vision:
+            return image_tag(path)
+        images.append(loaded.path.parent / path)
+        return f"\x00image:{len(images) - 1}\x00"
+
+    context = item_context(loaded, section, item_index)
+    context["image"] = image
+    text = render_template(name, dirs, context, env)
+    messages = _split_messages(text)
+    return _embed_images(messages, images) if vision else messages
+
+
+def render_template(
+    name: str, dirs: list[Path], context: dict[str, Any], env: ImmutableSandboxedEnvironment
+) -> str:
+    try:
+        return env.get_template(f"{name}.j2").render(context)
+    except jinja2.TemplateNotFound:
+        where = ", ".join(str(d) for d in dirs)
+        raise InputError.one(f"{name}.j2", None, "template", f"template not found in {where}") from None
+    except (jinja2.TemplateError, SecurityError, TypeError, AttributeError) as err:
+        raise _template_error(name, dirs, err, sys.exc_info()[2]) from None
+
+
+def template_hash(name: str, dirs: list[Path]) -> str:
+    """Hash of the template source actually used, so comparisons can tell prompts changed."""
+    for d in dirs:
+        path = d / f"{name}.j2"
+        if path.is_file():
+            return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return "missing"
+
+
+def answer_followup(explanation: str) -> list[Message]:
+    """Second stage of the report's method: given the sampled explanation, ask for the letter."""
+    return [
+        {"role": "assistant", "content": explanation.strip()},
+        {
+            "role": "user",
+            "content": "Reply with only the letter of your final answer. The answer is therefore [",
+        },
+    ]
+

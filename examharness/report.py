@@ -1,0 +1,113 @@
+"""Terminal and JSON views of a run's ``scores.json`` (never recomputed, never a model call)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from examharness.scorecard import ExamScore, RunScores
+
+HEALTH = ("unparseable", "empty", "refused", "error", "ungraded", "grading_error")
+
+
+def _num(x: float | None, digits: int = 1) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.{digits}f}"
+
+
+def _bar(low: float, width: int = 20) -> str:
+    filled = round(low / 100 * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def _pct(e: ExamScore) -> str:
+    if e.percentile is None:
+        return "-"
+    p = e.percentile
+    rng = f"{_num(p.low)}th" if p.low == p.high else f"{_num(p.low)}th–{_num(p.high)}th"
+    return f"{_bar(p.low)} {rng}"
+
+
+def _ci(e: ExamScore) -> str:
+    parts = []
+    if e.ci.scaled is not None:
+        parts.append(f"scaled {_num(e.ci.scaled[0])}–{_num(e.ci.scaled[1])}")
+    elif e.ci.raw is not None:
+        parts.append(f"raw {_num(e.ci.raw[0])}–{_num(e.ci.raw[1])}")
+    if e.ci.percentile is not None:
+        parts.append(f"pct {_num(e.ci.percentile[0])}–{_num(e.ci.percentile[1])}")
+    return ", ".join(parts) or "-"
+
+
+def _health(counts: dict[str, int]) -> str:
+    bad = [f"{k} {counts[k]}" for k in HEALTH if counts.get(k)]
+    return ", ".join(bad) if bad else "all answers read"
+
+
+def print_report(scores: RunScores, *, sections: bool = False, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"run {scores.run_id} · model {scores.model}", title_justify="left")
+    for col in ("exam", "raw / max", "scaled", "percentile (lower bound bar)", "95% CI", "extraction health"):
+        table.add_column(col)
+    for e in scores.exams:
+        table.add_row(
+            e.title, f"{_num(e.raw)} / {_num(e.max_raw)} ({e.accuracy:.0%})",
+            f"{_num(e.scaled)}" + (f" ({e.scale})" if e.scale else ""), _pct(e), _ci(e), _health(e.items),
+        )  # fmt: skip
+    console.print(table)
+    for e in scores.exams:
+        notes = [*e.provisional]
+        if e.approximation:
+            notes.append(f"approximation: {e.approximation}")
+        if e.contamination is not None:
+            c = e.contamination
+            clean = c.clean
+            desc = f"{len(c.contaminated)} contaminated ({c.share:.0%})"
+            if clean is not None:
+                desc += f"; clean subset {_num(clean.raw)}/{_num(clean.max_raw)} scaled {_num(clean.scaled)}"
+            notes.append(f"contamination: {desc}; reported: {c.reported} ({c.rule})")
+        if e.agreement:
+            notes.append(
+                f"grader agreement: exact {e.agreement['exact']:.0%}, adjacent {e.agreement['adjacent']:.0%}"
+            )
+        for n in notes:
+            console.print(f"  [dim]{e.exam}:[/dim] {n}")
+        if sections:
+            st = Table("section", "raw / max", "weight", "items", "health", title=f"{e.title}: sections")
+            for s in e.sections:
+                st.add_row(s.id, f"{_num(s.raw)} / {_num(s.max_raw)}", _num(s.weight),
+                           str(s.items["total"]), _health(s.items))  # fmt: skip
+            console.print(st)
+
+
+def print_summary(scores: RunScores) -> None:
+    print_report(scores, console=Console(stderr=True))
+
+
+def report_json(scores: RunScores) -> dict[str, Any]:
+    """The documented ``report --json`` shape (README): per exam ``exam``, ``raw``, ``max_raw``,
+    ``scaled``, ``percentile``, ``ci`` and ``items`` counts, plus everything else scored."""
+    return scores.model_dump(mode="json")
+
+
+def report_published(name: str, *, as_json: bool) -> int:
+    from examharness.published import load_published
+
+    pub = load_published(name)
+    if as_json:
+        import json
+
+        print(json.dumps(pub.model_dump(mode="json"), indent=2, ensure_ascii=False))
+        return 0
+    table = Table("exam", *[r.label for r in pub.runs], title=pub.title, title_justify="left")
+    for row in pub.exams:
+        cells = []
+        for r in pub.runs:
+            s = row.scores.get(r.label)
+            cells.append("-" if s is None else f"{s.score} ({s.percentile or 'n/a'})")
+        table.add_row(row.label, *cells)
+    Console().print(table)
+    return 0

@@ -1,0 +1,226 @@
+"""Run exam items against a chat backend: bounded concurrency, retries, cache, resume.
+
+Where retries happen: :func:`ask_stage` — 429 waits for ``Retry-After`` (capped), other retryable
+failures (5xx, timeouts, dropped connections) back off exponentially with full jitter, up to
+``RetryPolicy.max_attempts``. An item whose request still fails is recorded with status ``error``
+and the reason; it is never given an answer. Every finished item is appended to ``items.jsonl``
+at once, so a killed run loses only the requests in flight, and :func:`run` with ``resume=True``
+skips every item already recorded (``retry_errors`` also redoes the ``error`` ones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from examharness.backends.base import BackendError, ChatBackend, ChatReply
+from examharness.cache import RequestCache, request_key
+from examharness.exam import LoadedExam, Section
+from examharness.prompts import Message, Renderer, answer_followup
+from examharness.records import (
+    ITEMS_FILE,
+    ItemRecord,
+    JsonlAppender,
+    SectionSampling,
+    StageParams,
+    StageRecord,
+    read_item_records,
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 120.0
+
+    def delay(self, attempt: int, err: BackendError, rng: random.Random) -> float:
+        if err.retry_after is not None:
+            return min(max(err.retry_after, 0.0), self.max_retry_after)
+        return rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    loaded: LoadedExam
+    section: Section
+    index: int
+    sampling: SectionSampling
+
+    @property
+    def item_id(self) -> str:
+        return self.section.items[self.index].id
+
+
+@dataclass
+class Counters:
+    """Live totals the progress display reads."""
+
+    total: int = 0
+    done: int = 0
+    ok: int = 0
+    empty: int = 0
+    errors: int = 0
+    requests: int = 0
+    cached: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def as_summary(self) -> dict[str, Any]:
+        return {
+            "items": self.total, "ok": self.ok, "empty": self.empty, "error": self.errors,
+            "requests_sent": self.requests, "cache_hits": self.cached, "retries": self.retries,
+            "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+            "elapsed_s": round(time.monotonic() - self.started, 3),
+        }  # fmt: skip
+
+
+@dataclass
+class RunContext:
+    backend: ChatBackend
+    cache: RequestCache | None
+    renderer: Renderer
+    seed: int
+    retry: RetryPolicy
+    counters: Counters
+    rng: random.Random
+
+
+async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params: StageParams) -> StageRecord:
+    """One stage: from the cache, or from the backend with retries. Raises on final failure."""
+    key = None
+    if ctx.cache is not None:
+        key = request_key(
+            model=ctx.backend.model, base_url=ctx.backend.base_url, stage=stage,
+            messages=messages, params=params,
+        )  # fmt: skip
+        hit = ctx.cache.get(key)
+        if hit is not None:
+            ctx.counters.cached += 1
+            return _stage_record(stage, messages, params, hit, 0.0, cached=True, attempts=0)
+    attempt = 0
+    while True:
+        attempt += 1
+        ctx.counters.requests += 1
+        started = time.monotonic()
+        try:
+            reply = await ctx.backend.complete(messages, params)
+        except BackendError as err:
+            if not err.retryable or attempt >= ctx.retry.max_attempts:
+                raise RequestFailed(f"{err} (after {attempt} attempt{'s' if attempt > 1 else ''})") from err
+            ctx.counters.retries += 1
+            await asyncio.sleep(ctx.retry.delay(attempt, err, ctx.rng))
+            continue
+        latency = time.monotonic() - started
+        ctx.counters.prompt_tokens += reply.usage.prompt_tokens
+        ctx.counters.completion_tokens += reply.usage.completion_tokens
+        if ctx.cache is not None and key is not None:
+            ctx.cache.put(key, reply)
+        return _stage_record(stage, messages, params, reply, latency, cached=False, attempts=attempt)
+
+
+class RequestFailed(Exception):
+    pass
+
+
+def _stage_record(
+    stage: str, messages: list[Message], params: StageParams, reply: ChatReply,
+    latency: float, *, cached: bool, attempts: int,
+) -> StageRecord:  # fmt: skip
+    return StageRecord(
+        stage=stage,  # type: ignore[arg-type]
+        messages=messages, params=params, reply=reply.text, finish_reason=reply.finish_reason,
+        usage=reply.usage, latency_s=round(latency, 4), cached=cached, attempts=attempts,
+    )  # fmt: skip
+
+
+async def run_item(ctx: RunContext, work: WorkItem) -> ItemRecord:
+    """All stages of one item. Two-stage multiple choice: explanation, then the letter."""
+    item = work.section.items[work.index]
+    s = work.sampling
+    base = ItemRecord(
+        exam_id=work.loaded.exam.id, section_id=work.section.id, item_id=item.id,
+        item_type=item.type, status="ok",
+    )  # fmt: skip
+    messages = ctx.renderer.render(work.loaded, work.section, work.index)
+    choice = item.type in ("mc", "multi_select", "numeric") and work.section.kind == "multiple_choice"
+    two_stage = choice and s.mode == "two_stage"
+    first = "explanation" if two_stage else "response"
+    stages: list[StageRecord] = []
+    try:
+        params = StageParams(temperature=s.temperature, max_tokens=s.max_tokens, seed=ctx.seed)
+        stages.append(await ask_stage(ctx, first, messages, params))
+        explanation = stages[-1].reply or ""
+        if two_stage and explanation.strip():
+            follow = messages + answer_followup(explanation)
+            params2 = StageParams(
+                temperature=s.answer_temperature, max_tokens=s.answer_max_tokens, seed=ctx.seed, stop=["]"]
+            )
+            stages.append(await ask_stage(ctx, "answer", follow, params2))
+    except RequestFailed as err:
+        return base.model_copy(update={"status": "error", "stages": stages, "error": str(err)})
+    status = "ok" if (stages[0].reply or "").strip() else "empty"
+    return base.model_copy(update={"status": status, "stages": stages})
+
+
+ProgressFn = Callable[[Counters], None]
+
+
+async def run(
+    work: list[WorkItem],
+    *,
+    run_dir: Path,
+    backend: ChatBackend,
+    cache: RequestCache | None,
+    renderer: Renderer,
+    concurrency: int,
+    seed: int,
+    retry: RetryPolicy = RetryPolicy(),
+    resume: bool = False,
+    retry_errors: bool = False,
+    on_progress: ProgressFn | None = None,
+) -> Counters:
+    """Run every work item not already finished in ``run_dir``; append one record per item."""
+    done = {}
+    if resume:
+        done = {r.key: r.status for r in read_item_records(run_dir)}
+    todo = [
+        w for w in work
+        if (key := (w.loaded.exam.id, w.item_id)) not in done or (retry_errors and done[key] == "error")
+    ]  # fmt: skip
+    counters = Counters(total=len(todo))
+    ctx = RunContext(backend, cache, renderer, seed, retry, counters, random.Random(seed))
+    limit = min(concurrency, backend.max_concurrency or concurrency, max(len(todo), 1))
+    queue: asyncio.Queue[WorkItem] = asyncio.Queue()
+    for w in todo:
+        queue.put_nowait(w)
+    out = JsonlAppender(run_dir / ITEMS_FILE)
+
+    async def worker() -> None:
+        while True:
+            try:
+                w = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            record = await run_item(ctx, w)
+            out.append(record)
+            counters.done += 1
+            counters.ok += record.status == "ok"
+            counters.empty += record.status == "empty"
+            counters.errors += record.status == "error"
+            if on_progress is not None:
+                on_progress(counters)
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(limit)))
+    finally:
+        out.close()
+    return counters

@@ -1,0 +1,279 @@
+"""``score``: recompute grades and scores of a run folder from its stored replies.
+
+No model is called unless a grader model is configured for free-response items that have no
+grade yet (its replies are cached like any request). Human grades (``human_grades.jsonl``)
+override model grades. The result is ``scores.json`` (:class:`RunScores`), which every view
+(report, compare, chart, HTML) reads; views never recompute.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from examharness.contamination import ContaminationReport, clean_item_ids
+from examharness.errors import InputError
+from examharness.exam import Exam, LoadedExam, load_exam
+from examharness.grading import grade_auto, item_index
+from examharness.records import (
+    CONTAMINATION_FILE,
+    GRADES_FILE,
+    HUMAN_GRADES_FILE,
+    SCHEMA_VERSION,
+    SCORES_FILE,
+    GradedItem,
+    ItemRecord,
+    RunConfig,
+    now,
+    read_item_records,
+    read_jsonl,
+    read_run_config,
+    write_json,
+)
+from examharness.rubric import agreement
+from examharness.scales import Scale, load_scale
+from examharness.scoring import PercentileRange, ScoreIntervals, SectionItems, score_exam
+
+REPO_SCALES = Path(__file__).resolve().parents[1] / "exams" / "scales"
+COUNT_KEYS = (
+    "total", "correct", "incorrect", "unparseable", "empty", "refused", "error",
+    "graded", "ungraded", "grading_error",
+)  # fmt: skip
+
+
+class SubScore(BaseModel):
+    raw: float
+    max_raw: float
+    scaled: float | None
+    percentile: PercentileRange | None
+    n_items: int
+
+
+class ContaminationScore(BaseModel):
+    """The report's rule (Section 4): score the clean subset too and report the lower of the two."""
+
+    contaminated: list[str]
+    share: float
+    clean: SubScore | None
+    reported: str
+    rule: str = "lower of the full and the clean-subset score (GPT-4 report, Section 4)"
+
+
+class SectionScore(BaseModel):
+    id: str
+    raw: float
+    max_raw: float
+    weight: float
+    items: dict[str, int]
+
+
+class ExamScore(BaseModel):
+    exam: str
+    title: str
+    raw: float
+    max_raw: float
+    accuracy: float
+    scale: str | None
+    scaled: float | None
+    composite: float | None = None
+    percentile: PercentileRange | None
+    ci: ScoreIntervals
+    items: dict[str, int]
+    sections: list[SectionScore]
+    approximation: str | None = None
+    provisional: list[str] = []
+    contamination: ContaminationScore | None = None
+    agreement: dict[str, float] | None = None
+    content_hash: str = ""
+
+
+class RunScores(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    model: str
+    scored_at: str
+    exams: list[ExamScore]
+
+
+def counts(graded: Sequence[GradedItem]) -> dict[str, int]:
+    c = Counter(g.status for g in graded)
+    out = {k: c.get(k, 0) for k in COUNT_KEYS}
+    out["total"] = len(graded)
+    out["graded"] = sum(1 for g in graded if g.status == "graded")
+    return out
+
+
+def scale_dirs_for(exam_path: Path, extra: Sequence[Path] = ()) -> list[Path]:
+    return [*extra, exam_path.parent / "scales", exam_path.parent.parent / "scales", REPO_SCALES]
+
+
+def load_exam_scale(loaded: LoadedExam, extra_dirs: Sequence[Path] = ()) -> Scale | None:
+    name = loaded.exam.scoring.scale
+    if name is None:
+        return None
+    return load_scale(name, scale_dirs_for(loaded.path, extra_dirs))
+
+
+def _section_items(exam: Exam, graded: dict[str, GradedItem], keep: set[str] | None) -> list[SectionItems]:
+    out = []
+    for section in exam.sections:
+        items = [i for i in section.items if keep is None or i.id in keep]
+        if not items:
+            continue
+        out.append(SectionItems(
+            section_id=section.id, weight=section.weight,
+            points=[graded[i.id].points or 0.0 for i in items],
+            max_points=[i.max_points for i in items],
+        ))  # fmt: skip
+    return out
+
+
+def _contamination(
+    exam: Exam, scale: Scale | None, graded: dict[str, GradedItem], report: ContaminationReport,
+    full_key: float, seed: int,
+) -> ContaminationScore | None:  # fmt: skip
+    clean_ids = clean_item_ids(report, exam.id)
+    all_ids = [item.id for _, item in exam.items()]
+    dirty = [i for i in all_ids if i not in clean_ids]
+    if not any(r.exam_id == exam.id for r in report.exams):
+        return None
+    sections = _section_items(exam, graded, clean_ids)
+    clean = None
+    reported = "full"
+    if sections and dirty:
+        core = score_exam(scale, sections, n_boot=0, seed=seed)
+        clean = SubScore(
+            raw=core.raw, max_raw=core.max_raw, scaled=core.scaled, percentile=core.percentile,
+            n_items=len(clean_ids & set(all_ids)),
+        )  # fmt: skip
+        clean_key = core.scaled if core.scaled is not None else core.accuracy
+        reported = "clean" if clean_key < full_key else "full"
+    share = len(dirty) / len(all_ids) if all_ids else 0.0
+    return ContaminationScore(contaminated=dirty, share=share, clean=clean, reported=reported)
+
+
+def _latest(path: Path) -> dict[tuple[str, str], GradedItem]:
+    return {(g.exam_id, g.item_id): g for g in read_jsonl(path, GradedItem)}
+
+
+GradeHook = Callable[[LoadedExam, list[tuple[ItemRecord, GradedItem]]], list[GradedItem]]
+
+
+def grade_run(
+    cfg: RunConfig, run_dir: Path, records: list[ItemRecord], exams: dict[str, LoadedExam]
+) -> list[GradedItem]:
+    """Auto-grade every record; keep earlier model grades and apply human grades on top."""
+    previous = _latest(run_dir / GRADES_FILE)
+    human = _latest(run_dir / HUMAN_GRADES_FILE)
+    by_key = {r.key: r for r in records}
+    graded: list[GradedItem] = []
+    for ref in cfg.exams:
+        loaded = exams[ref.id]
+        for section, item in loaded.exam.items():
+            key = (ref.id, item.id)
+            record = by_key.get(key)
+            if record is None:
+                g = GradedItem(
+                    exam_id=ref.id, section_id=section.id, item_id=item.id, item_type=item.type,
+                    status="error", points=0.0, max_points=item.max_points, how="not run",
+                    rationale="no record: the run did not finish; use run --resume",
+                )  # fmt: skip
+            else:
+                g = grade_auto(record, item)
+                old = previous.get(key)
+                if g.status == "ungraded" and old is not None and old.source.startswith("grader:"):
+                    g = old
+            if key in human:
+                g = human[key]
+            graded.append(g)
+    return graded
+
+
+def score_graded(
+    cfg: RunConfig, exams: dict[str, LoadedExam], graded: list[GradedItem], run_dir: Path,
+    *, scale_dirs: Sequence[Path] = (), n_boot: int = 1000, seed: int = 0,
+) -> RunScores:  # fmt: skip
+    contamination = None
+    if (run_dir / CONTAMINATION_FILE).exists():
+        contamination = ContaminationReport.model_validate_json((run_dir / CONTAMINATION_FILE).read_text())
+    scores = []
+    for ref in cfg.exams:
+        loaded = exams[ref.id]
+        exam = loaded.exam
+        mine = {g.item_id: g for g in graded if g.exam_id == ref.id}
+        scale = load_exam_scale(loaded, scale_dirs)
+        core = score_exam(scale, _section_items(exam, mine, None), n_boot=n_boot, seed=seed)
+        c = counts(list(mine.values()))
+        provisional = []
+        if c["error"]:
+            provisional.append(f"{c['error']} error item(s) scored 0: run --resume RUN --retry-errors")
+        if c["ungraded"] or c["grading_error"]:
+            n = c["ungraded"] + c["grading_error"]
+            provisional.append(f"{n} free-response item(s) without a grade scored 0")
+        if loaded.content_hash != ref.content_hash:
+            provisional.append("the exam file changed since the run (content hash differs)")
+        pairs = [(g.reads[0], g.reads[1]) for g in mine.values()
+                 if len(g.reads) >= 2 and g.reads[0] is not None and g.reads[1] is not None]
+        agree = None
+        if pairs:
+            a = agreement(pairs, 0.5)  # type: ignore[arg-type]
+            agree = {"n": float(a.n), "exact": a.exact, "adjacent": a.adjacent}
+        full_key = core.scaled if core.scaled is not None else core.accuracy
+        scores.append(ExamScore(
+            exam=exam.id, title=exam.title, raw=core.raw, max_raw=core.max_raw,
+            accuracy=core.accuracy, scale=core.scale_id, scaled=core.scaled,
+            composite=core.composite, percentile=core.percentile, ci=core.ci, items=c,
+            sections=[
+                SectionScore(
+                    id=s.id, weight=s.weight, max_raw=s.max_points,
+                    raw=sum(mine[i.id].points or 0.0 for i in s.items),
+                    items=counts([mine[i.id] for i in s.items]),
+                ) for s in exam.sections
+            ],
+            approximation=core.approximation, provisional=provisional,
+            contamination=_contamination(exam, scale, mine, contamination, full_key, seed)
+            if contamination else None,
+            agreement=agree, content_hash=ref.content_hash,
+        ))  # fmt: skip
+    return RunScores(run_id=cfg.run_id, model=cfg.model, scored_at=now(), exams=scores)
+
+
+def load_run_exams(cfg: RunConfig) -> dict[str, LoadedExam]:
+    out = {}
+    for ref in cfg.exams:
+        path = Path(ref.path)
+        if not path.exists():
+            raise InputError.one(path, None, "exam", f"exam file of run {cfg.run_id} is gone")
+        out[ref.id] = load_exam(path)
+    return out
+
+
+def write_grades(run_dir: Path, graded: list[GradedItem]) -> None:
+    tmp = run_dir / (GRADES_FILE + ".tmp")
+    tmp.write_text("".join(g.model_dump_json() + "\n" for g in graded), encoding="utf-8")
+    tmp.replace(run_dir / GRADES_FILE)
+
+
+def write_scores(run_dir: Path, scores: RunScores) -> None:
+    write_json(run_dir / SCORES_FILE, scores)
+
+
+def load_scores(run_dir: Path) -> RunScores:
+    path = run_dir / SCORES_FILE
+    if not path.exists():
+        raise InputError.one(path, None, "scores", "no scores yet: run `examharness score RUN_DIR`")
+    return RunScores.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def report_json(scores: RunScores) -> dict[str, Any]:
+    return scores.model_dump(mode="json")
+
+
+def read_run(run_dir: Path) -> tuple[RunConfig, list[ItemRecord]]:
+    if not (run_dir / "run.json").exists():
+        raise InputError.one(run_dir, None, "run", "not a run folder (no run.json)")
+    return read_run_config(run_dir), read_item_records(run_dir)
