@@ -15,9 +15,9 @@ import random
 import re
 import secrets
 from collections.abc import Iterator
-from typing import Any
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -41,8 +41,8 @@ from examharness.records import (
     GradedItem,
     ItemRecord,
     RunConfig,
-    StageParams,
     SectionSampling,
+    StageParams,
     now,
     read_run_config,
     write_json,
@@ -159,7 +159,7 @@ def load_exams(paths: list[Path]) -> list[LoadedExam]:
 
 @contextlib.contextmanager
 def open_backend(model: str | None, base_url: str | None, api_key_env: str, timeout: float | None,
-                 ) -> Iterator[tuple[ChatBackend, str]]:  # fmt: skip
+                 ) -> Iterator[tuple[ChatBackend, Literal["openai", "local"]]]:  # fmt: skip
     """An OpenAI-compatible backend, or the embedded local server when no model is given."""
     if model is None:
         if base_url is not None:
@@ -173,7 +173,9 @@ def open_backend(model: str | None, base_url: str | None, api_key_env: str, time
     base_url = base_url or os.environ.get("OPENAI_BASE_URL")
     api_key = os.environ.get(api_key_env)
     if api_key is None and base_url is None:
-        raise InputError.one("--api-key-env", None, "api_key", f"environment variable {api_key_env} is not set")
+        raise InputError.one(
+            "--api-key-env", None, "api_key", f"environment variable {api_key_env} is not set"
+        )
     yield OpenAIBackend(model=model, base_url=base_url, api_key=api_key, timeout=timeout or 120), "openai"
 
 
@@ -193,7 +195,9 @@ def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions]:
     exams = load_exams([Path(e.path) for e in cfg.exams])
     changed = [e.id for e, le in zip(cfg.exams, exams, strict=True) if e.content_hash != le.content_hash]
     if changed:
-        raise InputError.one(run_dir, None, "--resume", f"exam file changed since the run: {', '.join(changed)}")
+        raise InputError.one(
+            run_dir, None, "--resume", f"exam file changed since the run: {', '.join(changed)}"
+        )
     resumed = opts.model_copy(update={
         "model": None if cfg.backend == "local" else cfg.model, "base_url": cfg.base_url,
         "seed": cfg.seed, "vision": cfg.vision, "limit": cfg.limit,
@@ -209,13 +213,12 @@ def run_exams(opts: RunOptions, on_progress: ProgressFn | None = None) -> tuple[
     with open_backend(opts.model, opts.base_url, opts.api_key_env, opts.timeout) as (backend, kind):
         cfg = read_run_config(run_dir) if opts.resume else RunConfig(
             run_id=run_dir.name, examharness_version=__version__, packages=_packages(),
-            model=backend.model, base_url=opts.base_url if kind == "openai" else None,
-            backend=kind, seed=opts.seed, vision=opts.vision,  # type: ignore[arg-type]
+            model=backend.model, base_url=backend.base_url if kind == "openai" else None,
+            backend=kind, seed=opts.seed, vision=opts.vision,
             concurrency=opts.concurrency, limit=opts.limit, exams=refs,
         )  # fmt: skip
         write_json(run_dir / "run.json", cfg)
         cache = RequestCache(opts.cache_path or default_cache_path()) if opts.use_cache else None
-
 
         async def go() -> Counters:
             try:
@@ -293,7 +296,9 @@ def _grade_free_response(
     todo = [i for i, g in enumerate(graded) if g.status in ("ungraded", "grading_error")]
     out = list(graded)
     with open_backend(grader.model, grader.base_url, grader.api_key_env, grader.timeout) as (backend, _):
-        ctx = RunContext(backend, cache, Renderer(vision=False), 0, RetryPolicy(), Counters(), random.Random(0))
+        ctx = RunContext(
+            backend, cache, Renderer(vision=False), 0, RetryPolicy(), Counters(), random.Random(0)
+        )
 
         async def one(i: int) -> None:
             g = graded[i]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
 from examharness.errors import InputError
 
 
@@ -54,7 +55,9 @@ def render(args: argparse.Namespace) -> int:
     for section in loaded.exam.sections:
         for i, item in enumerate(section.items):
             if item.id == args.item:
-                messages = Renderer(vision=not args.no_vision, user_dir=args.prompts).render(loaded, section, i)
+                messages = Renderer(vision=not args.no_vision, user_dir=args.prompts).render(
+                    loaded, section, i
+                )
                 if args.json:
                     _print_json(messages)
                     return 0
@@ -189,7 +192,8 @@ def compare(args: argparse.Namespace) -> int:
 def chart(args: argparse.Namespace) -> int:
     from examharness.chartcmd import chart_command
 
-    return chart_command(args)
+    result: int = chart_command(args)
+    return result
 
 
 def grade(args: argparse.Namespace) -> int:
@@ -208,4 +212,3 @@ def contamination(args: argparse.Namespace) -> int:
     from examharness.contamcmd import contamination_command
 
     return contamination_command(args)
-

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from examharness.errors import InputError, Problem
-from examharness.yamlpos import load_yaml_with_lines, validation_problems
+from examharness.yamlpos import PathError, load_yaml_with_lines, validation_problems
 
 SectionKind = Literal["multiple_choice", "free_response", "essay"]
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -80,7 +80,8 @@ class MCItem(_ChoiceBase):
     def _answer_is_option(self) -> MCItem:
         valid = letters_for(self.options)
         if len(self.answer) != 1 or self.answer not in valid:
-            raise ValueError(f"answer {self.answer!r} is not one of the options {', '.join(valid)}")
+            message = f"answer {self.answer!r} is not one of the options {', '.join(valid)}"
+            raise PathError(("answer",), message)
         return self
 
     @property
@@ -97,9 +98,10 @@ class MultiSelectItem(_ChoiceBase):
     @model_validator(mode="after")
     def _answers_are_options(self) -> MultiSelectItem:
         valid = letters_for(self.options)
-        bad = [a for a in self.answer if a not in valid]
+        bad = [i for i, a in enumerate(self.answer) if a not in valid]
         if bad:
-            raise ValueError(f"answer {bad[0]!r} is not one of the options {', '.join(valid)}")
+            message = f"answer {self.answer[bad[0]]!r} is not one of the options {', '.join(valid)}"
+            raise PathError(("answer", bad[0]), message)
         return self
 
     @property
@@ -213,14 +215,17 @@ class Section(Strict):
     @model_validator(mode="after")
     def _items_fit_kind(self) -> Section:
         allowed = ALLOWED_ITEMS[self.kind]
-        for item in self.items:
+        for i, item in enumerate(self.items):
             if item.type not in allowed:
-                raise ValueError(
-                    f"item {item.id!r} of type {item.type!r} cannot be in a {self.kind} section"
+                raise PathError(
+                    ("items", i, "type"),
+                    f"item {item.id!r} of type {item.type!r} cannot be in a {self.kind} section",
                 )
-        for ex in self.exemplars:
-            if isinstance(ex, MCExemplar) and ex.answer not in letters_for(ex.options):
-                raise ValueError(f"exemplar answer {ex.answer!r} is not one of its options")
+        for k, ex in enumerate(self.exemplars):
+            valid = letters_for(ex.options) if isinstance(ex, MCExemplar) else ""
+            if isinstance(ex, MCExemplar) and (len(ex.answer) != 1 or ex.answer not in valid):
+                message = f"exemplar answer {ex.answer!r} is not one of its options {', '.join(valid)}"
+                raise PathError(("exemplars", k, "answer"), message)
         return self
 
 

@@ -24,7 +24,8 @@ from types import TracebackType
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from examharness.errors import InputError
 from examharness.exam import LoadedExam, MCExemplar, Section, letters_for
@@ -113,7 +114,9 @@ def _embed_images(messages: list[Message], images: list[Path]) -> list[Message]:
 
 
 def _options(options: list[str]) -> list[dict[str, str]]:
-    return [{"letter": letter, "text": text} for letter, text in zip(letters_for(options), options, strict=True)]
+    return [
+        {"letter": letter, "text": text} for letter, text in zip(letters_for(options), options, strict=True)
+    ]
 
 
 def item_context(loaded: LoadedExam, section: Section, item_index: int) -> dict[str, Any]:
@@ -220,4 +223,3 @@ def answer_followup(explanation: str) -> list[Message]:
             "content": "Reply with only the letter of your final answer. The answer is therefore [",
         },
     ]
-

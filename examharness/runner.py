@@ -136,7 +136,7 @@ def _stage_record(
     latency: float, *, cached: bool, attempts: int,
 ) -> StageRecord:  # fmt: skip
     return StageRecord(
-        stage=stage,  # type: ignore[arg-type]
+        stage=stage,
         messages=messages, params=params, reply=reply.text, finish_reason=reply.finish_reason,
         usage=reply.usage, latency_s=round(latency, 4), cached=cached, attempts=attempts,
     )  # fmt: skip

