@@ -94,10 +94,12 @@ def validate_paths(
     problems: list[Problem] = []
     missing = [p for p in paths if not p.exists()]
     problems += [Problem(str(p), None, "", "no such file or folder") for p in missing]
-    files = find_exam_files([p for p in paths if p.exists()])
-    if not files and not missing:
-        shown = ", ".join(str(p) for p in paths)
-        problems.append(Problem(shown, None, "", "no exam files (*.yaml) found"))
+    files: list[Path] = []
+    for path in (p for p in paths if p.exists()):
+        found = find_exam_files([path])
+        if not found:
+            problems.append(Problem(str(path), None, "", "no exam files (*.yaml) found"))
+        files += found
     renderers = [Renderer(vision=v, user_dir=user_prompts) for v in (False, True)]
     for file in files:
         try:
