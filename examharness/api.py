@@ -209,6 +209,9 @@ def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions]:
 def run_exams(opts: RunOptions, on_progress: ProgressFn | None = None) -> tuple[Path, Counters]:
     """Run (or resume) exams; returns the run folder and the run's counters."""
     run_dir, exams, opts = _prepare(opts)
+    if opts.model is None:
+        # The embedded SmolLM2 reads text only: images become the report's IMAGE: tags.
+        opts = opts.model_copy(update={"vision": False})
     work, refs = plan_work(exams, opts)
     with open_backend(opts.model, opts.base_url, opts.api_key_env, opts.timeout) as (backend, kind):
         cfg = read_run_config(run_dir) if opts.resume else RunConfig(
