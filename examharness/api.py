@@ -167,8 +167,11 @@ def open_backend(model: str | None, base_url: str | None, api_key_env: str, time
         from examharness.backends.local import local_server
 
         with local_server() as server:
-            yield OpenAIBackend(model=server.model, base_url=server.base_url, api_key=None,
-                                timeout=timeout or 600, max_concurrency=1), "local"  # fmt: skip
+            backend = OpenAIBackend(model=server.model, base_url=server.base_url, api_key=None,
+                                    timeout=timeout or 600, max_concurrency=1)  # fmt: skip
+            # The port is picked afresh each run; leave it out of cache keys so reruns hit.
+            backend.base_url = None
+            yield backend, "local"
         return
     base_url = base_url or os.environ.get("OPENAI_BASE_URL")
     api_key = os.environ.get(api_key_env)
@@ -180,14 +183,12 @@ def open_backend(model: str | None, base_url: str | None, api_key_env: str, time
 
 
 def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions]:
-    """New run folder, or the resumed run's folder and its recorded options."""
+    """New run folder (made once the backend is up), or the resumed run's folder and options."""
     if opts.resume is None:
         exams = load_exams(opts.paths)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         run_id = f"{stamp}-{_slug(opts.model or 'local')}-{secrets.token_hex(3)}"
-        run_dir = opts.out / run_id
-        run_dir.mkdir(parents=True, exist_ok=False)
-        return run_dir, exams, opts
+        return opts.out / run_id, exams, opts
     run_dir = opts.resume
     if not (run_dir / "run.json").exists():
         raise InputError.one(run_dir, None, "--resume", "not a run folder (no run.json)")
@@ -220,6 +221,7 @@ def run_exams(opts: RunOptions, on_progress: ProgressFn | None = None) -> tuple[
             backend=kind, seed=opts.seed, vision=opts.vision,
             concurrency=opts.concurrency, limit=opts.limit, exams=refs,
         )  # fmt: skip
+        run_dir.mkdir(parents=True, exist_ok=opts.resume is not None)
         write_json(run_dir / "run.json", cfg)
         cache = RequestCache(opts.cache_path or default_cache_path()) if opts.use_cache else None
 

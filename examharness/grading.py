@@ -9,6 +9,7 @@ Nothing here calls a model except :func:`grade_with_model`, through an injected 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,29 @@ def _choice_extraction(record: ItemRecord, item: MCItem | MultiSelectItem) -> Ex
     return first.model_copy(update={"how": f"explanation:{first.how}"}) if len(record.stages) > 1 else first
 
 
+_BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
+_STATED = re.compile(r"(?i)answer is(?: therefore)?:?\s*([^\n]+?)\s*\.?\s*$", re.MULTILINE)
+
+
+def _norm(value: str | float) -> str:
+    return re.sub(r"[\s$]", "", str(value)).rstrip(".")
+
+
+def short_answer(reply: str) -> str | None:
+    """A non-numeric final answer (an interval, an expression): the last ``\\boxed{}`` or the
+    text after the last "answer is", normalised (no spaces, no ``$``) for exact comparison."""
+    boxed = _BOXED.findall(reply)
+    if boxed:
+        return _norm(boxed[-1])
+    stated = _STATED.findall(reply)
+    if not stated:
+        return None
+    last: str = stated[-1]
+    if last.startswith("[") and last.endswith("]"):
+        last = last[1:-1]
+    return _norm(last)
+
+
 def _correct_choice(item: MCItem | MultiSelectItem, answer: str) -> bool:
     if isinstance(item, MCItem):
         return answer == item.answer
@@ -68,6 +92,10 @@ def grade_auto(record: ItemRecord, item: Item) -> GradedItem:
         if ext.status != "answered" and len(record.stages) > 1:
             ext = extract_numeric(record.stages[0].reply or "")
         correct = ext.answer is not None and numeric_matches(ext.answer, item.answer, item.tolerance)
+        short = short_answer(text)
+        if not correct and short is not None and short in {_norm(a) for a in item.answer}:
+            ext = Extraction(status="answered", answer=short, how="short-answer")
+            correct = True
     else:
         ext = _choice_extraction(record, item)
         correct = ext.answer is not None and _correct_choice(item, ext.answer)

@@ -214,12 +214,10 @@ def template_hash(name: str, dirs: list[Path]) -> str:
     return "missing"
 
 
-def answer_followup(explanation: str) -> list[Message]:
-    """Second stage of the report's method: given the sampled explanation, ask for the letter."""
+def answer_followup(explanation: str, *, numeric: bool = False) -> list[Message]:
+    """Second stage of the report's method: given the sampled explanation, ask for the answer."""
+    ask = "your final answer" if numeric else "the letter of your final answer"
     return [
         {"role": "assistant", "content": explanation.strip()},
-        {
-            "role": "user",
-            "content": "Reply with only the letter of your final answer. The answer is therefore [",
-        },
+        {"role": "user", "content": f"Reply with only {ask}. The answer is therefore ["},
     ]

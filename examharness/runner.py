@@ -160,7 +160,7 @@ async def run_item(ctx: RunContext, work: WorkItem) -> ItemRecord:
         stages.append(await ask_stage(ctx, first, messages, params))
         explanation = stages[-1].reply or ""
         if two_stage and explanation.strip():
-            follow = messages + answer_followup(explanation)
+            follow = messages + answer_followup(explanation, numeric=item.type == "numeric")
             params2 = StageParams(
                 temperature=s.answer_temperature, max_tokens=s.answer_max_tokens, seed=ctx.seed, stop=["]"]
             )
