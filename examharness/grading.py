@@ -8,8 +8,8 @@ Nothing here calls a model except :func:`grade_with_model`, through an injected 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
 import re
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
