@@ -38,7 +38,11 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish a killed or partial run")
     p.add_argument("--retry-errors", action="store_true", help="with --resume: re-run the error items")
-    p.add_argument("--mc-mode", choices=["two_stage", "single"], help="multiple-choice sampling method")
+    p.add_argument(
+        "--mc-mode",
+        choices=["letter_if_needed", "two_stage", "single"],
+        help="multiple-choice sampling (default letter_if_needed; see README)",
+    )
     p.add_argument("--temperature", type=float, help="override every section's temperature")
     p.add_argument("--max-tokens", type=int, help="override every section's max tokens")
     p.add_argument("--timeout", type=float, help="seconds per request (default 120; local 600)")

@@ -55,7 +55,7 @@ class StageParams(Model):
 class SectionSampling(Model):
     """The resolved sampling plan for one section (defaults < exam < CLI)."""
 
-    mode: Literal["two_stage", "single"]
+    mode: Literal["letter_if_needed", "two_stage", "single"]
     temperature: float
     max_tokens: int
     answer_temperature: float = 0.0

@@ -20,7 +20,8 @@ from typing import Any
 
 from examharness.backends.base import BackendError, ChatBackend, ChatReply
 from examharness.cache import RequestCache, request_key
-from examharness.exam import LoadedExam, Section
+from examharness.exam import Item, LoadedExam, MCItem, MultiSelectItem, Section
+from examharness.extract import extract_choice, extract_numeric
 from examharness.prompts import Message, Renderer, answer_followup
 from examharness.records import (
     ITEMS_FILE,
@@ -142,8 +143,18 @@ def _stage_record(
     )  # fmt: skip
 
 
+def _readable(reply: str, item: Item) -> bool:
+    """Whether the explanation already states an answer the grader can read."""
+    if isinstance(item, MCItem | MultiSelectItem):
+        return (
+            extract_choice(reply, item.options, multi=isinstance(item, MultiSelectItem)).status == "answered"
+        )
+    return extract_numeric(reply).status == "answered"
+
+
 async def run_item(ctx: RunContext, work: WorkItem) -> ItemRecord:
-    """All stages of one item. Two-stage multiple choice: explanation, then the letter."""
+    """All stages of one item: for multiple choice an explanation, then (per the section's mode)
+    a request for the letter given that explanation."""
     item = work.section.items[work.index]
     s = work.sampling
     base = ItemRecord(
@@ -152,14 +163,14 @@ async def run_item(ctx: RunContext, work: WorkItem) -> ItemRecord:
     )  # fmt: skip
     messages = ctx.renderer.render(work.loaded, work.section, work.index)
     choice = item.type in ("mc", "multi_select", "numeric") and work.section.kind == "multiple_choice"
-    two_stage = choice and s.mode == "two_stage"
-    first = "explanation" if two_stage else "response"
+    explained = choice and s.mode != "single"
+    first = "explanation" if explained else "response"
     stages: list[StageRecord] = []
     try:
         params = StageParams(temperature=s.temperature, max_tokens=s.max_tokens, seed=ctx.seed)
         stages.append(await ask_stage(ctx, first, messages, params))
         explanation = stages[-1].reply or ""
-        if two_stage and explanation.strip():
+        if explained and explanation.strip() and (s.mode == "two_stage" or not _readable(explanation, item)):
             follow = messages + answer_followup(explanation, numeric=item.type == "numeric")
             params2 = StageParams(
                 temperature=s.answer_temperature, max_tokens=s.answer_max_tokens, seed=ctx.seed, stop=["]"]

@@ -335,7 +335,7 @@ def import_agieval(
     shown: list[MCExemplar | ResponseExemplar] = list(exemplars)
     section = Section(
         id=task, title=f"AGIEval {task}", kind="multiple_choice", template="mc_fewshot",
-        sampling=Sampling(mode="single" if numeric else "two_stage"),
+        sampling=Sampling(mode="single") if numeric else None,
         exemplars=shown, items=items,
     )  # fmt: skip
     source = f"{CITATION}; items from {path.name}"
