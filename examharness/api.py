@@ -130,7 +130,7 @@ def plan_work(exams: list[LoadedExam], opts: RunOptions) -> tuple[list[WorkItem]
         work.extend(WorkItem(loaded, s, i, sampling[s.id]) for s, i in items)
         refs.append(ExamRef(
             id=exam.id, title=exam.title, path=str(loaded.path.resolve()),
-            content_hash=loaded.content_hash, n_items=len(items), scale=exam.scoring.scale,
+            content_hash=loaded.content_hash, n_items=len(items), scale=exam.scoring.scale_name,
             template_hashes={s.template_name: template_hash(s.template_name, dirs) for s in exam.sections},
             sampling=sampling,
         ))  # fmt: skip

@@ -41,7 +41,7 @@ def list_exams(args: argparse.Namespace) -> int:
             le.exam.id, le.exam.title,
             ", ".join(f"{s.id} ({s.kind}, {len(s.items)})" for s in le.exam.sections),
             ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())),
-            le.exam.scoring.scale or "-", str(le.path),
+            le.exam.scoring.scale_name or "-", str(le.path),
         )  # fmt: skip
     Console().print(table)
     return 0

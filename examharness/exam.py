@@ -11,9 +11,10 @@ import hashlib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from examharness.errors import InputError, Problem
+from examharness.scales import Scale
 from examharness.yamlpos import PathError, load_yaml_with_lines, validation_problems
 
 SectionKind = Literal["multiple_choice", "free_response", "essay"]
@@ -233,11 +234,26 @@ class Section(Strict):
         return self
 
 
+def _scale_kind(value: object) -> str:
+    return "inline" if isinstance(value, dict | Scale) else "name"
+
+
+ScaleRef = Annotated[
+    Annotated[str, Tag("name")] | Annotated[Scale, Tag("inline")],
+    Discriminator(_scale_kind),
+]
+
+
 class ExamScoring(Strict):
     """How section raw scores combine and which scale turns them into a scaled score."""
 
-    scale: str | None = None
-    """A scale name from ``exams/scales/`` (or a path relative to the exam file)."""
+    scale: ScaleRef | None = None
+    """A scale name from ``exams/scales/``, a path relative to the exam file, or a scale written
+    inline (same fields as a scale file; see ``examharness/scales.py``)."""
+
+    @property
+    def scale_name(self) -> str | None:
+        return self.scale.id if isinstance(self.scale, Scale) else self.scale
 
 
 class Exam(Strict):

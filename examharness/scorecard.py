@@ -108,13 +108,20 @@ def counts(graded: Sequence[GradedItem]) -> dict[str, int]:
 
 
 def scale_dirs_for(exam_path: Path, extra: Sequence[Path] = ()) -> list[Path]:
-    return [*extra, exam_path.parent / "scales", exam_path.parent.parent / "scales", REPO_SCALES]
+    """Where a scale name is looked up: given folders, ``scales/`` beside the exam or one up, the
+    project's ``exams/scales``."""
+    dirs = [*extra, exam_path.parent / "scales", exam_path.parent.parent / "scales", REPO_SCALES]
+    out: list[Path] = []
+    for d in dirs:
+        if d.resolve() not in {o.resolve() for o in out}:
+            out.append(d)
+    return out
 
 
 def load_exam_scale(loaded: LoadedExam, extra_dirs: Sequence[Path] = ()) -> Scale | None:
     name = loaded.exam.scoring.scale
-    if name is None:
-        return None
+    if name is None or isinstance(name, Scale):
+        return name
     if name.endswith((".yaml", ".yml")) or "/" in name:
         return load_scale(loaded.path.parent / name, [])
     return load_scale(name, scale_dirs_for(loaded.path, extra_dirs))

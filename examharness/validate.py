@@ -27,7 +27,7 @@ def _line(path: Path, where: tuple[str | int, ...]) -> int | None:
 def scale_problems(loaded: LoadedExam, scale_dirs: list[Path]) -> list[Problem]:
     """The scale named in ``scoring.scale`` must exist, and load when the scale module is there."""
     name = loaded.exam.scoring.scale
-    if name is None:
+    if name is None or not isinstance(name, str):
         return []
     is_path = name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name
     target: str | Path = loaded.path.parent / name if is_path else name
@@ -41,7 +41,9 @@ def scale_problems(loaded: LoadedExam, scale_dirs: list[Path]) -> list[Problem]:
         message = f"scale {name!r} not found in {where}"
         return [_at_scale(loaded, message)]
     try:
-        load_scale(target, scale_dirs)
+        from examharness.scorecard import scale_dirs_for
+
+        load_scale(target, [] if is_path else scale_dirs_for(loaded.path, scale_dirs))
     except InputError as err:
         # A scale that is not found is the exam's problem; one that is broken is the scale file's.
         return [p if p.line is not None else _at_scale(loaded, p.message) for p in err.problems]
@@ -87,6 +89,27 @@ def render_problems(loaded: LoadedExam, renderers: list[Renderer]) -> list[Probl
     return list(seen.values())
 
 
+def _is_scale_file(path: Path) -> bool:
+    """Scale files sit in a ``scales/`` folder or carry ``raw_to_scaled``; exams never do."""
+    if path.parent.name == "scales":
+        return True
+    try:
+        data = load_yaml_with_lines(path)[0]
+    except InputError:
+        return False
+    return isinstance(data, dict) and "raw_to_scaled" in data
+
+
+def _scale_file_problems(path: Path) -> list[Problem]:
+    from examharness.scales import load_scale
+
+    try:
+        load_scale(path, [])
+    except InputError as err:
+        return err.problems
+    return []
+
+
 def validate_paths(
     paths: list[Path], *, user_prompts: Path | None, scale_dirs: list[Path]
 ) -> list[Problem]:
@@ -100,8 +123,13 @@ def validate_paths(
         if not found:
             problems.append(Problem(str(path), None, "", "no exam files (*.yaml) found"))
         files += found
+    for path in (p for p in paths if p.is_dir()):
+        files += sorted(f for f in path.rglob("scales/*.y*ml") if f.suffix in (".yaml", ".yml"))
     renderers = [Renderer(vision=v, user_dir=user_prompts) for v in (False, True)]
     for file in files:
+        if _is_scale_file(file):
+            problems += _scale_file_problems(file)
+            continue
         try:
             loaded = load_exam(file)
         except InputError as err:

@@ -174,3 +174,26 @@ def test_contamination_reports_lower_of_full_and_clean(
     assert e.contamination.clean.raw == clean_right and e.contamination.clean.max_raw == 30
     assert e.contamination.clean.scaled == 130 + round(40 * clean_right / 30)
     assert e.contamination.reported == expected
+
+
+def test_inline_scale_scores_and_bad_inline_table_is_reported(tmp_path: Path) -> None:
+    exam = tmp_path / "inline.yaml"
+    answers = _mc_exam(exam, 4, None)
+    data = yaml.safe_load(exam.read_text())
+    table = {"kind": "table", "form_max_raw": 4, "rows": [[0, 10], [1, 20], [2, 30], [3, 40], [4, 50]]}
+    data["scoring"]["scale"] = {"id": "mine", "title": "Mine", "source": "this test", "raw_to_scaled": table}
+    exam.write_text(yaml.safe_dump(data, sort_keys=False))
+    with ScriptedServer(responder=_responder(answers, {0, 1, 2}, set())) as srv:
+        run_dir = _run(tmp_path, exam, srv)
+    e = score_run(run_dir, n_boot=0).exams[0]
+    assert (e.raw, e.scaled, e.scale) == (3, 40, "mine")
+    table["rows"][2] = [2, 5]
+    exam.write_text(yaml.safe_dump(data, sort_keys=False))
+    lines = exam.read_text().splitlines()
+    bad_line = next(i for i, line in enumerate(lines, 1) if "- 5" in line) - 1  # the row's "- - 2" line
+    from examharness.validate import validate_paths
+
+    problems = validate_paths([exam], user_prompts=None, scale_dirs=[])
+    assert [str(p) for p in problems] == [
+        f"{exam}:{bad_line}: scoring.scale.raw_to_scaled.rows.2: table is not monotonic at raw 2"
+    ]
