@@ -1,0 +1,108 @@
+"""``chart``: the GPT-4 report's Figure 4 for run folders, a published result set, or both.
+
+Each run becomes one series: its model name as label (with the run id added when two runs share
+a model), and per exam the lower bound of the scored percentile range from ``scores.json``.
+With ``--published`` the runs' exam names are matched to the published rows
+(:func:`examharness.chart.align_to_published`) so their bars sit beside the published ones.
+
+Baseline (the series that orders the exams): ``--baseline`` (a run folder or a series label);
+otherwise the first run; with only ``--published``, the published figure's own baseline
+(GPT-3.5 for the GPT-4 report). ``--shared-only`` keeps the exams every series has a value for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from examharness.chart import (
+    ChartData,
+    ChartSeries,
+    align_to_published,
+    build_chart_data,
+    chart_data_json,
+    render_chart,
+    series_from_published,
+)
+from examharness.errors import InputError
+from examharness.published import PublishedResults, load_published
+from examharness.scorecard import RunScores, load_scores
+
+
+def run_series(runs: list[RunScores]) -> list[ChartSeries]:
+    """One series per run; a model name used twice gets the run id in its label."""
+    models = [r.model for r in runs]
+    out = []
+    for r in runs:
+        label = r.model if models.count(r.model) == 1 else f"{r.model} ({r.run_id})"
+        values = {e.title: e.percentile.low if e.percentile is not None else None for e in r.exams}
+        out.append(ChartSeries(label=label, values=values))
+    return out
+
+
+def _shared(series: list[ChartSeries]) -> list[ChartSeries]:
+    keep = set.intersection(*({e for e, v in s.values.items() if v is not None} for s in series))
+    return [s.model_copy(update={"values": {e: v for e, v in s.values.items() if e in keep}})
+            for s in series]  # fmt: skip
+
+
+def _baseline(choice: str | None, runs: list[Path], series: list[ChartSeries], n_runs: int,
+              pub: PublishedResults | None) -> str:  # fmt: skip
+    """The ordering series' label (module docstring)."""
+    labels = [s.label for s in series]
+    if choice is not None:
+        if choice in labels:
+            return choice
+        resolved = [p.resolve() for p in runs]
+        if Path(choice).resolve() in resolved:
+            return labels[resolved.index(Path(choice).resolve())]
+        raise InputError.one("command line", None, "--baseline",
+                             f"{choice!r} is neither a charted run folder nor one of {labels}")  # fmt: skip
+    if n_runs:
+        return labels[0]
+    if pub is not None and pub.figure is not None and pub.figure.baseline in labels:
+        return pub.figure.baseline
+    return labels[0]
+
+
+def chart_data_for(
+    runs: list[Path], *, published: str | None = None, published_runs: list[str] | None = None,
+    baseline: str | None = None, shared_only: bool = False, title: str | None = None,
+) -> ChartData:  # fmt: skip
+    """The chart's data for run folders and/or a published result set (no drawing)."""
+    if not runs and published is None:
+        raise InputError.one("command line", None, "runs", "give run folders and/or --published NAME")
+    series = run_series([load_scores(p) for p in runs])
+    pub = load_published(published) if published is not None else None
+    if pub is not None:
+        series = [align_to_published(s, pub) for s in series]
+        series += series_from_published(pub, published_runs)
+    elif published_runs:
+        raise InputError.one("command line", None, "--published-runs", "needs --published NAME")
+    if shared_only:
+        series = _shared(series)
+    base = _baseline(baseline, runs, series, len(runs), pub)
+    if title is None and pub is not None and pub.figure is not None and base == pub.figure.baseline:
+        title = pub.figure.title
+    return build_chart_data(series, base, title)
+
+
+def chart_command(args: argparse.Namespace) -> int:
+    """``examharness chart``: draw to ``--out`` (.png/.svg) and/or print the data with ``--json``."""
+    if args.out is None and not args.json:
+        raise InputError.one("command line", None, "--out", "give --out FILE.png|FILE.svg (or --json)")
+    labels = None
+    if args.published_runs:
+        labels = [x.strip() for x in args.published_runs.split(",") if x.strip()]
+    data = chart_data_for(
+        list(args.runs), published=args.published, published_runs=labels, baseline=args.baseline,
+        shared_only=args.shared_only, title=args.title,
+    )  # fmt: skip
+    if args.out is not None:
+        render_chart(data, args.out)
+    if args.json:
+        print(chart_data_json(data))
+    if args.out is not None:
+        print(f"wrote {args.out}", file=sys.stderr if args.json else sys.stdout)
+    return 0

@@ -1,0 +1,260 @@
+"""``report --html``: one self-contained HTML file for a run — summary, chart, every transcript.
+
+Built from the run folder's files alone (``run.json``, ``items.jsonl``, ``grades.jsonl``,
+``scores.json``); nothing is recomputed and no model is called. The file must be safe to open
+even though it shows text a model wrote: every piece of model or exam text goes through
+:func:`html.escape` (quotes too), nothing is loaded from outside the file (the chart is an inline
+PNG, the style inline), and a Content-Security-Policy meta tag forbids scripts, so a missed escape
+still cannot run anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from examharness.chart import ChartSeries, build_chart_data, draw_chart
+from examharness.errors import InputError
+from examharness.records import (
+    GRADES_FILE,
+    GradedItem,
+    ItemRecord,
+    RunConfig,
+    StageRecord,
+    read_item_records,
+    read_jsonl,
+    read_run_config,
+)
+from examharness.report import HEALTH
+from examharness.scorecard import ExamScore, RunScores, load_scores
+
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+STYLE = """
+body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;
+ max-width:1100px;margin:0 auto;padding:24px 28px 60px;background:#fff}
+h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.25em;margin:32px 0 8px;padding-bottom:4px;
+ border-bottom:1px solid #d0d7de}h3{font-size:1.05em;margin:24px 0 6px}
+.meta{color:#57606a;margin:0 0 16px}.meta code{font-size:.9em}
+table{border-collapse:collapse;width:100%;margin:8px 0 12px;font-size:.93em}
+th,td{border:1px solid #d0d7de;padding:5px 9px;text-align:left;vertical-align:top}
+th{background:#f6f8fa;font-weight:600}td.num{text-align:right;white-space:nowrap}
+.note{color:#57606a;font-size:.9em;margin:2px 0}.warn{color:#9a6700}
+figure{margin:12px 0}figure img{max-width:100%;border:1px solid #d0d7de}
+figcaption{color:#57606a;font-size:.9em}
+details{border:1px solid #d0d7de;border-radius:6px;margin:6px 0;background:#fff}
+summary{cursor:pointer;padding:6px 10px;background:#f6f8fa;border-radius:6px}
+details[open] summary{border-bottom:1px solid #d0d7de;border-radius:6px 6px 0 0}
+details>div{padding:4px 12px 10px}
+pre{white-space:pre-wrap;word-break:break-word;background:#f6f8fa;border:1px solid #e5e8eb;
+ border-radius:4px;padding:8px 10px;margin:4px 0 8px;font-size:.88em;max-height:480px;overflow:auto}
+.role{font-weight:600;font-size:.85em;color:#57606a;text-transform:uppercase;margin-top:6px}
+.s{display:inline-block;padding:0 7px;border-radius:10px;font-size:.85em;margin:0 6px}
+.s-correct,.s-graded{background:#dafbe1;color:#116329}.s-incorrect{background:#ffebe9;color:#a40e26}
+.s-error,.s-grading_error{background:#a40e26;color:#fff}
+.s-unparseable,.s-empty,.s-refused,.s-ungraded{background:#fff8c5;color:#7d4e00}
+img.part{max-width:420px;display:block;margin:4px 0}
+table.facts{width:auto;min-width:60%}table.facts th{width:11em;background:#fafbfc;font-weight:500}
+h4{font-size:.95em;margin:14px 0 4px}
+"""
+
+
+def esc(value: object) -> str:
+    """Escape any text for HTML element content and attribute values (quotes included)."""
+    return html.escape(str(value), quote=True)
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.2f}".rstrip("0")
+
+
+def _interval(ci: tuple[float, float] | None) -> str:
+    return "-" if ci is None else f"{_num(ci[0])}–{_num(ci[1])}"
+
+
+def _health(counts: dict[str, int]) -> str:
+    bad = [f"{k} {counts[k]}" for k in HEALTH if counts.get(k)]
+    return ", ".join(bad) if bad else "all answers read"
+
+
+def _summary(scores: RunScores) -> str:
+    rows = []
+    for e in scores.exams:
+        pct = "-" if e.percentile is None else f"{_num(e.percentile.low)}th–{_num(e.percentile.high)}th"
+        ci = [f"raw {_interval(e.ci.raw)}"]
+        if e.ci.scaled is not None:
+            ci.append(f"scaled {_interval(e.ci.scaled)}")
+        if e.ci.percentile is not None:
+            ci.append(f"percentile {_interval(e.ci.percentile)}")
+        scaled = _num(e.scaled) + (f" ({e.scale})" if e.scale else "")
+        rows.append(
+            f"<tr><td>{esc(e.title)}</td><td class=num>{_num(e.raw)} / {_num(e.max_raw)} "
+            f"({e.accuracy:.0%})</td><td class=num>{esc(scaled)}</td><td class=num>{pct}</td>"
+            f"<td>{esc('; '.join(ci))}</td><td>{esc(_health(e.items))}</td></tr>"
+        )
+    head = "".join(f"<th>{h}</th>" for h in ("Exam", "Raw / max", "Scaled", "Percentile",
+                                                "95% CI", "Extraction health"))  # fmt: skip
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _notes(e: ExamScore) -> list[str]:
+    notes = [*e.provisional]
+    if e.approximation:
+        notes.append(f"approximation: {e.approximation}")
+    if e.contamination is not None:
+        c = e.contamination
+        notes.append(f"contamination: {len(c.contaminated)} item(s) ({c.share:.0%}); "
+                     f"reported: {c.reported} ({c.rule})")  # fmt: skip
+    if e.agreement:
+        notes.append(f"grader agreement: exact {e.agreement['exact']:.0%}, "
+                     f"adjacent {e.agreement['adjacent']:.0%}")  # fmt: skip
+    return notes
+
+
+def _chart(scores: RunScores) -> str:
+    """The run's Figure-4-style bars: percentile lower bounds, or accuracy when none has one."""
+    if not scores.exams:
+        return ""
+    titles = [e.title for e in scores.exams]
+    named = [(e.title if titles.count(e.title) == 1 else f"{e.title} ({e.exam})", e) for e in scores.exams]
+    with_pct = any(e.percentile is not None for e in scores.exams)
+    values: dict[str, float | None]
+    if with_pct:
+        values = {n: e.percentile.low if e.percentile else None for n, e in named}
+        left_out = [n for n, v in values.items() if v is None]
+        caption = "Estimated percentile lower bound among test takers, per exam."
+        if left_out:
+            caption += f" Not drawn (no percentile scale): {', '.join(left_out)}."
+    else:
+        values = {n: round(e.accuracy * 100, 2) for n, e in named}
+        caption = "No exam in this run has a percentile scale, so the bars show accuracy (% of points)."
+    data = build_chart_data([ChartSeries(label=scores.model, values=values)], scores.model)
+    if not with_pct:
+        data = data.model_copy(update={"y_label": "Accuracy (% of points)"})
+    fig = draw_chart(data)
+    buf = BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    png = base64.b64encode(buf.getvalue()).decode("ascii")
+    return (f'<figure><img alt="{esc(data.title)}" src="data:image/png;base64,{png}">'
+            f"<figcaption>{esc(caption)}</figcaption></figure>")  # fmt: skip
+
+
+def _content(content: Any) -> str:
+    """A message's content: text, or content parts (text, embedded data: images, anything else)."""
+    if isinstance(content, str):
+        return f"<pre>{esc(content)}</pre>"
+    parts = []
+    for part in content if isinstance(content, list) else [content]:
+        if isinstance(part, dict) and part.get("type") == "text":
+            parts.append(f"<pre>{esc(part.get('text', ''))}</pre>")
+        elif isinstance(part, dict) and part.get("type") == "image_url":
+            url = str((part.get("image_url") or {}).get("url", ""))
+            if url.startswith("data:image/"):
+                parts.append(f'<img class=part alt="image sent" src="{esc(url)}">')
+            else:
+                parts.append(f"<pre>[image: {esc(url[:200])}]</pre>")
+        else:
+            parts.append(f"<pre>{esc(part)}</pre>")
+    return "".join(parts)
+
+
+def _stage(stage: StageRecord, previous: list[dict[str, Any]]) -> str:
+    p = stage.params
+    facts = [f"temperature {p.temperature:g}", f"max_tokens {p.max_tokens}", f"seed {p.seed}",
+             f"finish {stage.finish_reason or '-'}",
+             "cached" if stage.cached else f"{stage.attempts} attempt(s)",
+             f"{stage.usage.prompt_tokens}+{stage.usage.completion_tokens} tokens"]  # fmt: skip
+    out = [f"<h4>Stage: {esc(stage.stage)} <span class=note>({esc(', '.join(facts))})</span></h4>"]
+    shared = 0
+    while shared < min(len(previous), len(stage.messages)) and previous[shared] == stage.messages[shared]:
+        shared += 1
+    if shared:
+        out.append(f"<p class=note>The first {shared} message(s), as sent in the previous stage, then:</p>")
+    for m in stage.messages[shared:]:
+        out.append(f"<div class=role>{esc(m.get('role', '?'))}</div>{_content(m.get('content'))}")
+    reply = "(no reply)" if stage.reply is None else stage.reply
+    out.append(f"<div class=role>reply</div><pre>{esc(reply)}</pre>")
+    return "".join(out)
+
+
+def _item(g: GradedItem, record: ItemRecord | None) -> str:
+    answer = f" · answer {esc(g.answer)}" if g.answer is not None else ""
+    summary = (f"<summary><code>{esc(g.item_id)}</code><span class=\"s s-{esc(g.status)}\">{esc(g.status)}"
+               f"</span>{_num(g.points)} / {_num(g.max_points)} points{answer}</summary>")  # fmt: skip
+    facts = [("section", g.section_id), ("type", g.item_type), ("status", g.status),
+             ("points", f"{_num(g.points)} / {_num(g.max_points)}"),
+             ("extracted answer", g.answer or "-"), ("how", g.how or "-"), ("graded by", g.source),
+             ("grader rationale", g.rationale or "-")]  # fmt: skip
+    if g.reads:
+        facts.append(("grader reads", ", ".join(_num(r) for r in g.reads)))
+    rows = "".join(f"<tr><th>{k}</th><td>{esc(v)}</td></tr>" for k, v in facts)
+    body = [f"<table class=facts>{rows}</table>"]
+    if record is None:
+        body.append("<p class=warn>No record: the item was not run.</p>")
+    else:
+        if record.error:
+            body.append(f"<p class=warn>Request error: {esc(record.error)}</p>")
+        previous: list[dict[str, Any]] = []
+        for stage in record.stages:
+            body.append(_stage(stage, previous))
+            previous = stage.messages
+    return f"<details>{summary}<div>{''.join(body)}</div></details>"
+
+
+def _when(stamp: str | None) -> str:
+    return "not finished" if stamp is None else stamp[:19].replace("T", " ") + " UTC"
+
+
+def _run_facts(cfg: RunConfig) -> str:
+    s = cfg.summary
+    facts = [f"model <code>{esc(cfg.model)}</code> ({esc(cfg.backend)})",
+             f"run <code>{esc(cfg.run_id)}</code>",
+             f"started {esc(_when(cfg.created_at))}", f"finished {esc(_when(cfg.finished_at))}",
+             f"seed {cfg.seed}", "vision" if cfg.vision else "text only",
+             f"examharness {esc(cfg.examharness_version)}"]  # fmt: skip
+    if s:
+        facts.append(esc(f"{s.get('requests_sent', 0)} requests, {s.get('cache_hits', 0)} from cache, "
+                         f"{s.get('prompt_tokens', 0)}+{s.get('completion_tokens', 0)} tokens"))  # fmt: skip
+    return f"<p class=meta>{' · '.join(facts)}</p>"
+
+
+def render_html(
+    cfg: RunConfig, scores: RunScores, records: list[ItemRecord], grades: list[GradedItem]
+) -> str:
+    """The whole page as a string (pure: the caller reads the files and writes the result)."""
+    by_key = {r.key: r for r in records}
+    sections = []
+    for e in scores.exams:
+        notes = "".join(f"<p class=note>{esc(n)}</p>" for n in _notes(e))
+        items = [_item(g, by_key.get((g.exam_id, g.item_id))) for g in grades if g.exam_id == e.exam]
+        sections.append(f"<h3>{esc(e.title)} <span class=note>({esc(e.exam)}, {len(items)} items)</span></h3>"
+                        f"{notes}{''.join(items)}")  # fmt: skip
+    title = f"examharness · {cfg.model} · {cfg.run_id}"
+    summary_notes = "".join(
+        f"<p class=note>{esc(e.exam)}: {esc(n)}</p>" for e in scores.exams for n in _notes(e)
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+        f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
+        f'<meta name=viewport content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{esc(cfg.model)}</h1>{_run_facts(cfg)}"
+        f"<h2>Summary</h2>{_summary(scores)}{summary_notes}{_chart(scores)}"
+        f"<h2>Transcripts</h2>{''.join(sections)}</body></html>\n"
+    )
+
+
+def write_html_report(run_dir: Path, out: Path) -> None:
+    """Write the run's report to ``out`` as one self-contained HTML file."""
+    if not (run_dir / "run.json").is_file():
+        raise InputError.one(run_dir, None, "run", "not a run folder (no run.json)")
+    cfg = read_run_config(run_dir)
+    scores = load_scores(run_dir)
+    grades = read_jsonl(run_dir / GRADES_FILE, GradedItem)
+    page = render_html(cfg, scores, read_item_records(run_dir), grades)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")

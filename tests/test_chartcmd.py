@@ -1,0 +1,92 @@
+"""chart command: series from real run folders and published results, ordering, output files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from runs import ExamSpec, first_right, make_run, write_exam
+from test_chart import REPORT_FIGURE4_ORDER
+
+from examharness.chartcmd import chart_data_for
+from examharness.cli import main
+from examharness.scorecard import load_scores
+
+
+def _chart_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    assert main(["chart", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_published_only_reproduces_figure_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "fig4.png"
+    data = _chart_json(["--published", "gpt-4-technical-report", "--out", str(out)], capsys)
+    assert data["exams"] == REPORT_FIGURE4_ORDER and len(REPORT_FIGURE4_ORDER) == 26
+    assert data["baseline"] == "GPT-3.5"
+    assert data["title"] == "Exam results (ordered by GPT-3.5 performance)"
+    assert out.read_bytes().startswith(b"\x89PNG") and out.stat().st_size > 20_000
+    picked = _chart_json(["--published", "gpt-4-technical-report", "--published-runs", "GPT-4,GPT-3.5"],
+                         capsys)  # fmt: skip
+    assert [s["label"] for s in picked["series"]] == ["GPT-4", "GPT-3.5"]  # type: ignore[attr-defined]
+    assert picked["exams"] == REPORT_FIGURE4_ORDER
+
+
+@pytest.fixture(scope="module")
+def hidden(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Two private exams; run 1 (model 'base') is weak on B, run 2 (also 'base') weak on A."""
+    tmp = tmp_path_factory.mktemp("chart")
+    folder = tmp / "exams"
+    exams = [write_exam(folder, ExamSpec("hid-a", "Hidden Exam A")),
+             write_exam(folder, ExamSpec("hid-b", "Hidden Exam B")),
+             write_exam(folder, ExamSpec("verbal", "GRE Verbal"))]  # fmt: skip
+    one = make_run(tmp, exams, model="base", right=first_right("hid-a", 9) | first_right("hid-b", 4)
+                   | first_right("verbal", 7))  # fmt: skip
+    two = make_run(tmp, exams, model="base", right=first_right("hid-a", 5) | first_right("hid-b", 10)
+                   | first_right("verbal", 8))  # fmt: skip
+    return [one, two]
+
+
+def test_runs_are_ordered_by_the_baseline_percentile(
+    hidden: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one, two = hidden
+    lows = {e.title: e.percentile.low for e in load_scores(one).exams if e.percentile}
+    assert lows["Hidden Exam B"] < lows["GRE Verbal"] < lows["Hidden Exam A"]
+    out = tmp_path / "runs.svg"
+    data = _chart_json([str(one), str(two), "--out", str(out)], capsys)
+    assert data["exams"] == ["Hidden Exam B", "GRE Verbal", "Hidden Exam A"]
+    labels = [f"base ({one.name})", f"base ({two.name})"]
+    series = data["series"]
+    assert isinstance(series, list)
+    assert [s["label"] for s in series] == labels and data["baseline"] == labels[0]
+    assert series[0]["values"] == {t: lows[t] for t in data["exams"]}
+    assert out.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    flipped = _chart_json([str(one), str(two), "--baseline", str(two)], capsys)
+    assert flipped["baseline"] == labels[1]
+    assert flipped["exams"][0] == "Hidden Exam A"  # type: ignore[index]
+
+
+def test_runs_beside_the_published_figure(hidden: list[Path]) -> None:
+    data = chart_data_for(hidden[:1], published="gpt-4-technical-report", published_runs=["GPT-4"])
+    assert data.baseline == "base"
+    assert [s.label for s in data.series] == ["base", "GPT-4"]
+    assert "GRE Verbal" in data.exams and len(data.exams) == 28  # 26 published + 2 private
+    shared = chart_data_for(hidden[:1], published="gpt-4-technical-report", shared_only=True,
+                            baseline="GPT-3.5")  # fmt: skip
+    assert shared.exams == ["GRE Verbal"]
+    assert shared.title == "Exam results (ordered by GPT-3.5 performance)"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--published", "gpt-4-technical-report"], "--out: give --out"),
+        (["--json"], "runs: give run folders"),
+        (["--published", "gpt-4-technical-report", "--json", "--baseline", "nobody"], "--baseline"),
+        (["--published", "gpt-4-technical-report", "--out", "x.jpg"], "must end in .png or .svg"),
+    ],
+)
+def test_bad_arguments_exit_1(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["chart", *argv]) == 1
+    assert message in capsys.readouterr().err
