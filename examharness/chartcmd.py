@@ -27,7 +27,13 @@ from examharness.chart import (
 )
 from examharness.errors import InputError
 from examharness.published import PublishedResults, load_published
-from examharness.scorecard import RunScores, load_scores
+from examharness.scorecard import ExamScore, RunScores, load_scores
+
+
+def _low(e: ExamScore) -> float | None:
+    """The plotted value: the lower bound of the reported percentile (after the contamination rule)."""
+    pct = e.headline().percentile
+    return pct.low if pct is not None else None
 
 
 def run_series(runs: list[RunScores]) -> list[ChartSeries]:
@@ -36,7 +42,7 @@ def run_series(runs: list[RunScores]) -> list[ChartSeries]:
     out = []
     for r in runs:
         label = r.model if models.count(r.model) == 1 else f"{r.model} ({r.run_id})"
-        values = {e.title: e.percentile.low if e.percentile is not None else None for e in r.exams}
+        values = {e.title: _low(e) for e in r.exams}
         out.append(ChartSeries(label=label, values=values))
     return out
 

@@ -27,7 +27,7 @@ from rich.table import Table
 
 from examharness.errors import InputError
 from examharness.records import GRADES_FILE, GradedItem, RunConfig, read_jsonl, read_run_config
-from examharness.scorecard import ExamScore, RunScores, load_scores
+from examharness.scorecard import ExamScore, Reported, RunScores, load_scores
 from examharness.scoring import PercentileRange
 
 CHOICE_TYPES = frozenset({"mc", "multi_select", "numeric"})
@@ -46,6 +46,8 @@ class ExamRunScore(BaseModel):
     raw: float
     scaled: float | None
     percentile: PercentileRange | None
+    reported: Reported | None = None
+    """After the contamination rule: the lower of the full and clean-subset score."""
 
 
 class McNemar(BaseModel):
@@ -198,7 +200,7 @@ def compare_runs(run_dirs: list[Path], n_boot: int = 2000, seed: int = 0) -> Com
         exams.append(ExamComparison(
             exam=ea.exam, title=ea.title,
             runs=[ExamRunScore(run_id=r.scores.run_id, raw=e.raw, scaled=e.scaled,
-                               percentile=e.percentile) for r, e in scores],
+                               percentile=e.percentile, reported=e.headline()) for r, e in scores],
             pairs=[_pair(first, r, ea, e, n_boot, seed) for r, e in others],
         ))  # fmt: skip
     known = {e.exam for e in first.scores.exams}

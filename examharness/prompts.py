@@ -154,13 +154,17 @@ class Renderer:
         self.vision = vision
         self.user_dir = user_dir
         self._envs: dict[tuple[Path, ...], ImmutableSandboxedEnvironment] = {}
+        self._by_exam: dict[Path | None, tuple[list[Path], ImmutableSandboxedEnvironment]] = {}
 
     def env_for(self, exam_path: Path | None) -> tuple[list[Path], ImmutableSandboxedEnvironment]:
-        dirs = template_dirs(exam_path, self.user_dir)
-        key = tuple(dirs)
-        if key not in self._envs:
-            self._envs[key] = make_env(dirs)
-        return dirs, self._envs[key]
+        """Looked up once per exam file: the search path costs a few ``stat`` calls."""
+        if exam_path not in self._by_exam:
+            dirs = template_dirs(exam_path, self.user_dir)
+            key = tuple(dirs)
+            if key not in self._envs:
+                self._envs[key] = make_env(dirs)
+            self._by_exam[exam_path] = (dirs, self._envs[key])
+        return self._by_exam[exam_path]
 
     def render(self, loaded: LoadedExam, section: Section, item_index: int) -> list[Message]:
         dirs, env = self.env_for(loaded.path)

@@ -68,7 +68,7 @@ def print_report(scores: RunScores, *, sections: bool = False, console: Console 
             desc = f"{len(c.contaminated)} contaminated ({c.share:.0%})"
             if clean is not None:
                 desc += f"; clean subset {_num(clean.raw)}/{_num(clean.max_raw)} scaled {_num(clean.scaled)}"
-            notes.append(f"contamination: {desc}; reported: {c.reported} ({c.rule})")
+            notes.append(f"contamination: {desc}; reported: {c.reported} score ({c.rule})")
         if e.agreement:
             notes.append(
                 f"grader agreement: exact {e.agreement['exact']:.0%}, adjacent {e.agreement['adjacent']:.0%}"

@@ -71,6 +71,16 @@ class SectionScore(BaseModel):
     items: dict[str, int]
 
 
+class Reported(BaseModel):
+    """The score to state: the full score, or the clean-subset score when it is lower."""
+
+    basis: str
+    raw: float
+    max_raw: float
+    scaled: float | None
+    percentile: PercentileRange | None
+
+
 class ExamScore(BaseModel):
     exam: str
     title: str
@@ -89,6 +99,14 @@ class ExamScore(BaseModel):
     contamination: ContaminationScore | None = None
     agreement: dict[str, float] | None = None
     content_hash: str = ""
+    reported: Reported | None = None
+    """Filled by ``score``: what charts and comparisons show (see :class:`ContaminationScore`)."""
+
+    def headline(self) -> Reported:
+        full = Reported(
+            basis="full", raw=self.raw, max_raw=self.max_raw, scaled=self.scaled, percentile=self.percentile
+        )
+        return self.reported or full
 
 
 class RunScores(BaseModel):
@@ -257,7 +275,25 @@ def score_graded(
             if contamination else None,
             agreement=agree, content_hash=ref.content_hash,
         ))  # fmt: skip
-    return RunScores(run_id=cfg.run_id, model=cfg.model, scored_at=now(), exams=scores)
+    return RunScores(
+        run_id=cfg.run_id, model=cfg.model, scored_at=now(), exams=[_with_reported(e) for e in scores]
+    )
+
+
+def _with_reported(e: ExamScore) -> ExamScore:
+    c = e.contamination
+    if c is not None and c.reported == "clean" and c.clean is not None:
+        clean = c.clean
+        rep = Reported(
+            basis="clean",
+            raw=clean.raw,
+            max_raw=clean.max_raw,
+            scaled=clean.scaled,
+            percentile=clean.percentile,
+        )
+    else:
+        rep = e.headline()
+    return e.model_copy(update={"reported": rep})
 
 
 def load_run_exams(cfg: RunConfig) -> dict[str, LoadedExam]:

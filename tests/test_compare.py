@@ -97,7 +97,7 @@ def test_compare_json_shape_through_cli(three_runs: list[Path], capsys: pytest.C
     assert set(data) == {"runs", "exams", "warnings"}
     exam = data["exams"][0]
     assert exam["exam"] == "alpha"
-    assert set(exam["runs"][0]) == {"run_id", "raw", "scaled", "percentile"}
+    assert set(exam["runs"][0]) == {"run_id", "raw", "scaled", "percentile", "reported"}
     pair = exam["pairs"][0]
     assert {"a", "b", "delta_raw", "delta_scaled", "delta_percentile", "n_paired", "mcnemar",
             "bootstrap", "flipped"} <= set(pair)  # fmt: skip

@@ -197,3 +197,23 @@ def test_inline_scale_scores_and_bad_inline_table_is_reported(tmp_path: Path) ->
     assert [str(p) for p in problems] == [
         f"{exam}:{bad_line}: scoring.scale.raw_to_scaled.rows.2: table is not monotonic at raw 2"
     ]
+
+
+def test_reported_score_follows_the_contamination_rule_into_chart_data(tmp_path: Path) -> None:
+    exam = tmp_path / "quant.yaml"
+    answers = _mc_exam(exam, 40, "gre_quantitative")
+    right = set(range(10)) | set(range(30, 40))  # weak on clean items, perfect on contaminated ones
+    with ScriptedServer(responder=_responder(answers, right, set())) as srv:
+        run_dir = _run(tmp_path, exam, srv)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"question number {i} zq{i}zq\n" for i in range(30, 40)))
+    assert main(["contamination", str(exam), "--corpus", str(corpus), "--run", str(run_dir)]) == 0
+    from examharness.chartcmd import run_series
+    from examharness.scorecard import load_scores
+
+    e = load_scores(run_dir).exams[0]
+    assert e.reported is not None and e.reported.basis == "clean"
+    assert e.reported.scaled == 130 + round(40 * 10 / 30) and e.scaled == 150
+    series = run_series([load_scores(run_dir)])[0]
+    assert e.reported.percentile is not None
+    assert series.values["Scripted quant"] == e.reported.percentile.low
