@@ -19,8 +19,7 @@ from examharness.errors import InputError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        raise InputError.one("command line", None, self.prog, message)
+        raise InputError.one("command line", None, self.prog, f"{message} (see {self.prog} --help)")
 
 
 def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
