@@ -169,6 +169,24 @@ def write_json(path: Path, model: BaseModel) -> None:
     os.replace(tmp, path)
 
 
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a killed writer's unfinished last line, so the next record starts on a line of its own."""
+    if not path.exists():
+        return
+    with path.open("rb+") as f:
+        size = end = f.seek(0, os.SEEK_END)
+        while end > 0:
+            start = max(end - 65536, 0)
+            f.seek(start)
+            cut = f.read(end - start).rfind(b"\n")
+            if cut >= 0:
+                if start + cut + 1 < size:
+                    f.truncate(start + cut + 1)
+                return
+            end = start
+        f.truncate(0)
+
+
 class JsonlAppender:
     """Appends one JSON line per record and hands it to the OS before returning.
 
@@ -177,6 +195,7 @@ class JsonlAppender:
     """
 
     def __init__(self, path: Path) -> None:
+        _drop_torn_tail(path)
         self._f = path.open("a", encoding="utf-8")
 
     def append(self, model: BaseModel) -> None:

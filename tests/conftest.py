@@ -9,7 +9,6 @@ either stage of a two-stage request: the answer stage's last user message is the
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,18 +103,9 @@ class Recorder:
         return f"Explanation: worked it out.\nThe answer is therefore [{letter}]"
 
 
-def marked_responder(exam: SmallExam) -> Callable[[dict[str, Any]], str]:
-    return Recorder(exam)
-
-
 @pytest.fixture
 def small_exam(tmp_path: Path) -> SmallExam:
     return write_mc_exam(tmp_path / "exams" / "small.yaml", 30)
-
-
-@pytest.fixture
-def cache_path(tmp_path: Path) -> Path:
-    return tmp_path / "cache" / "requests.sqlite"
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,9 @@ import pytest
 from conftest import Recorder, SmallExam, marker_of, write_mc_exam
 
 from examharness.api import RunOptions, run_exams, score_run
-from examharness.importers.mmlu import import_mmlu
+from examharness.exam import MCItem
 from examharness.importers import write_exam_yaml
+from examharness.importers.mmlu import import_mmlu
 from examharness.records import ITEMS_FILE, ItemRecord, read_item_records, read_jsonl, read_run_config
 from examharness.runner import Counters
 from examharness.testing import (
@@ -70,7 +71,8 @@ def test_imported_mmlu_exam_is_scored_against_its_answers(tmp_path: Path) -> Non
                        data / "test" / "us_foreign_policy_test.csv", shots=5)  # fmt: skip
     path = tmp_path / "mmlu.yaml"
     write_exam_yaml(exam, path, "Source: MMLU us_foreign_policy (test fixture)")
-    letters = [item.answer for _, item in exam.items()]
+    letters = [item.answer for _, item in exam.items() if isinstance(item, MCItem)]
+    assert len(letters) == len(exam.items())
     with ScriptedServer(responder=lambda request: " B") as srv:
         opts = RunOptions(paths=[path], model="scripted", base_url=srv.base_url,
                           out=tmp_path / "results", cache_path=tmp_path / "c.sqlite", concurrency=8)
@@ -121,7 +123,7 @@ def test_faults_retries_errors_and_resume(tmp_path: Path) -> None:
 
         # The final successful request of each answered item was sent exactly once.
         assert set(successes.values()) == {1}
-        for marker, rec in records.items():
+        for rec in records.values():
             if rec.status == "ok":
                 assert successes[prompt_hash({"messages": rec.stages[-1].messages})] == 1
 
@@ -261,3 +263,20 @@ def test_concurrency_is_bounded(tmp_path: Path) -> None:
         go(exam, srv, tmp_path, concurrency=3, use_cache=False)
         connections = Counter(r.connection for r in srv.requests)
     assert len(connections) <= 3
+
+
+def test_resume_after_a_torn_last_line(tmp_path: Path, small_exam: SmallExam) -> None:
+    """A kill in the middle of a write leaves half a line; resuming must not glue onto it."""
+    with ScriptedServer(responder=Recorder(small_exam)) as srv:
+        run_dir, _ = go(small_exam, srv, tmp_path, use_cache=False)
+        items = run_dir / ITEMS_FILE
+        data = items.read_bytes()
+        last_start = data.rstrip(b"\n").rfind(b"\n") + 1
+        items.write_bytes(data[: last_start + 40])
+        before = len(srv.requests)
+        _, again = run_exams(RunOptions(resume=run_dir, use_cache=False))
+        assert len(srv.requests) == before + 1
+    assert again.total == 1 and again.ok == 1
+    lines = raw_lines(run_dir)
+    assert len(lines) == small_exam.n_items
+    assert len({r.item_id for r in lines}) == small_exam.n_items
