@@ -137,7 +137,7 @@ def plan_work(exams: list[LoadedExam], opts: RunOptions) -> tuple[list[WorkItem]
     return work, refs
 
 
-def load_exams(paths: list[Path]) -> list[LoadedExam]:
+def load_exams(paths: list[Path], *, parse_cache: Path | None = None) -> list[LoadedExam]:
     files = find_exam_files(paths)
     if not files:
         raise InputError.one(" ".join(map(str, paths)) or "(none)", None, "paths", "no exam files found")
@@ -145,7 +145,7 @@ def load_exams(paths: list[Path]) -> list[LoadedExam]:
     exams = []
     for f in files:
         try:
-            exams.append(load_exam(f))
+            exams.append(load_exam(f, parse_cache=parse_cache))
         except InputError as err:
             problems.extend(err.problems)
     if problems:
@@ -182,10 +182,17 @@ def open_backend(model: str | None, base_url: str | None, api_key_env: str, time
     yield OpenAIBackend(model=model, base_url=base_url, api_key=api_key, timeout=timeout or 120), "openai"
 
 
+def _parse_cache(opts: RunOptions) -> Path | None:
+    """Validated exams are cached beside the request cache (and not at all with ``--no-cache``)."""
+    if not opts.use_cache:
+        return None
+    return (opts.cache_path or default_cache_path()).parent / "exams"
+
+
 def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions]:
     """New run folder (made once the backend is up), or the resumed run's folder and options."""
     if opts.resume is None:
-        exams = load_exams(opts.paths)
+        exams = load_exams(opts.paths, parse_cache=_parse_cache(opts))
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         run_id = f"{stamp}-{_slug(opts.model or 'local')}-{secrets.token_hex(3)}"
         return opts.out / run_id, exams, opts
@@ -193,7 +200,7 @@ def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions]:
     if not (run_dir / "run.json").exists():
         raise InputError.one(run_dir, None, "--resume", "not a run folder (no run.json)")
     cfg = read_run_config(run_dir)
-    exams = load_exams([Path(e.path) for e in cfg.exams])
+    exams = load_exams([Path(e.path) for e in cfg.exams], parse_cache=_parse_cache(opts))
     changed = [e.id for e, le in zip(cfg.exams, exams, strict=True) if e.content_hash != le.content_hash]
     if changed:
         raise InputError.one(

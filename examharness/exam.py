@@ -323,9 +323,22 @@ def _image_problem(root: Path, image: str) -> str | None:
     return None
 
 
-def load_exam(path: str | Path) -> LoadedExam:
-    """Read and validate one exam file; raise :class:`InputError` listing every problem found."""
+def load_exam(path: str | Path, *, parse_cache: Path | None = None) -> LoadedExam:
+    """Read and validate one exam file; raise :class:`InputError` listing every problem found.
+
+    With ``parse_cache`` (a folder), the validated exam is kept as JSON keyed by the file's
+    SHA-256 and the examharness version, so a rerun skips YAML parsing (most of the start-up of
+    a 2,000-item run); a file whose bytes changed is parsed again.
+    """
     path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise InputError.one(path, None, "(file)", f"cannot read file: {err}") from None
+    digest = hashlib.sha256(raw).hexdigest()
+    cached = _from_parse_cache(parse_cache, digest, path)
+    if cached is not None:
+        return cached
     data, locate = load_yaml_with_lines(path)
     if not isinstance(data, dict):
         raise InputError.one(path, 1, "(file)", "an exam file must be a YAML mapping")
@@ -339,8 +352,38 @@ def load_exam(path: str | Path) -> LoadedExam:
     ]
     if problems:
         raise InputError(problems)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if parse_cache is not None:
+        _to_parse_cache(parse_cache, digest, exam)
     return LoadedExam(exam=exam, path=path, content_hash=digest)
+
+
+def _cache_file(folder: Path, digest: str) -> Path:
+    from examharness import __version__
+
+    return folder / f"{digest[:32]}-{__version__}.json"
+
+
+def _from_parse_cache(folder: Path | None, digest: str, path: Path) -> LoadedExam | None:
+    if folder is None or not _cache_file(folder, digest).is_file():
+        return None
+    try:
+        exam = Exam.model_validate_json(_cache_file(folder, digest).read_bytes())
+    except (OSError, ValidationError):
+        return None
+    if _cross_checks(exam, path.parent):
+        return None  # e.g. an image went missing: parse again to report it with its line
+    return LoadedExam(exam=exam, path=path, content_hash=digest)
+
+
+def _to_parse_cache(folder: Path, digest: str, exam: Exam) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = _cache_file(folder, digest)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(exam.model_dump_json(), encoding="utf-8")
+        tmp.replace(target)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
 
 
 def find_exam_files(paths: list[Path]) -> list[Path]:

@@ -81,6 +81,8 @@ def _template_error(name: str, dirs: list[Path], err: Exception, tb: TracebackTy
 
 
 def _split_messages(text: str) -> list[Message]:
+    if "=== " not in text:
+        return [{"role": "user", "content": text.strip()}]
     parts = ROLE_MARKER.split(text)
     if len(parts) == 1:
         return [{"role": "user", "content": text.strip()}]
@@ -119,12 +121,10 @@ def _options(options: list[str]) -> list[dict[str, str]]:
     ]
 
 
-def item_context(loaded: LoadedExam, section: Section, item_index: int) -> dict[str, Any]:
-    """Variables a template sees. Plain data only: no answers of the item itself."""
+def section_context(loaded: LoadedExam, section: Section) -> dict[str, Any]:
+    """Variables shared by every item of a section (computed once per section by :class:`Renderer`;
+    the immutable sandbox guarantees a template cannot change them between items)."""
     exam = loaded.exam
-    item = section.items[item_index]
-    data = item.model_dump(exclude={"answer", "explanation", "reference", "tolerance"})
-    passage = exam.passages[item.passage] if item.passage else None
     exemplars = []
     for ex in section.exemplars:
         ex_data = ex.model_dump()
@@ -133,17 +133,28 @@ def item_context(loaded: LoadedExam, section: Section, item_index: int) -> dict[
             ex_passage = exam.passages.get(ex.passage) if ex.passage else None
             ex_data["passage"] = ex_passage.text if ex_passage else None
         exemplars.append(ex_data)
-    if "options" in data:
-        data["options"] = _options(data["options"])
     return {
         "exam": exam.model_dump(include={"id", "title", "language", "edition"}),
         "section": section.model_dump(include={"id", "title", "kind", "instruction"}),
-        "item": data,
-        "passage": passage.model_dump() if passage else None,
         "exemplars": exemplars,
         "number": len(exemplars) + 1,
         "instruction": section.instruction,
     }
+
+
+def item_context(
+    loaded: LoadedExam, section: Section, item_index: int, shared: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Variables a template sees. Plain data only: no answers of the item itself."""
+    item = section.items[item_index]
+    data = item.model_dump(exclude={"answer", "explanation", "reference", "tolerance"})
+    passage = loaded.exam.passages[item.passage] if item.passage else None
+    if "options" in data:
+        data["options"] = _options(data["options"])
+    context = dict(shared if shared is not None else section_context(loaded, section))
+    context["item"] = data
+    context["passage"] = passage.model_dump() if passage else None
+    return context
 
 
 class Renderer:
@@ -155,6 +166,7 @@ class Renderer:
         self.user_dir = user_dir
         self._envs: dict[tuple[Path, ...], ImmutableSandboxedEnvironment] = {}
         self._by_exam: dict[Path | None, tuple[list[Path], ImmutableSandboxedEnvironment]] = {}
+        self._sections: dict[tuple[Path, str], dict[str, Any]] = {}
 
     def env_for(self, exam_path: Path | None) -> tuple[list[Path], ImmutableSandboxedEnvironment]:
         """Looked up once per exam file: the search path costs a few ``stat`` calls."""
@@ -168,7 +180,11 @@ class Renderer:
 
     def render(self, loaded: LoadedExam, section: Section, item_index: int) -> list[Message]:
         dirs, env = self.env_for(loaded.path)
-        return render_item(loaded, section, item_index, vision=self.vision, dirs=dirs, env=env)
+        key = (loaded.path, section.id)
+        if key not in self._sections:
+            self._sections[key] = section_context(loaded, section)
+        shared = self._sections[key]
+        return render_item(loaded, section, item_index, vision=self.vision, dirs=dirs, env=env, shared=shared)
 
 
 def render_item(
@@ -179,6 +195,7 @@ def render_item(
     vision: bool,
     dirs: list[Path],
     env: ImmutableSandboxedEnvironment,
+    shared: dict[str, Any] | None = None,
 ) -> list[Message]:
     """The chat messages for one item, exactly as they will be sent."""
     name = section.template_name
@@ -190,7 +207,7 @@ def render_item(
         images.append(loaded.path.parent / path)
         return f"\x00image:{len(images) - 1}\x00"
 
-    context = item_context(loaded, section, item_index)
+    context = item_context(loaded, section, item_index, shared)
     context["image"] = image
     text = render_template(name, dirs, context, env)
     messages = _split_messages(text)

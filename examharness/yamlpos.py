@@ -121,7 +121,7 @@ def load_yaml_with_lines(path: str | Path) -> tuple[Any, Locator]:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise InputError.one(file, None, "", f"cannot read file: {err}") from None
-    loader = yaml.SafeLoader(text)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
