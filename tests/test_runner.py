@@ -240,7 +240,7 @@ def test_api_key_is_never_written(tmp_path: Path, small_exam: SmallExam,
         score_run(run_dir, n_boot=0)
     files = [p for p in run_dir.rglob("*") if p.is_file()]
     assert {p.name for p in files} >= {"run.json", "items.jsonl", "grades.jsonl", "scores.json"}
-    for p in [*files, *(tmp_path / "cache").glob("*")]:
+    for p in [*files, *(p for p in (tmp_path / "cache").rglob("*") if p.is_file())]:
         assert secret.encode() not in p.read_bytes(), p
     assert read_run_config(run_dir).summary["ok"] == small_exam.n_items
 
