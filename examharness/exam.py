@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from examharness.errors import InputError, Problem
 from examharness.scales import Scale
-from examharness.yamlpos import PathError, load_yaml_with_lines, validation_problems
+from examharness.yamlpos import PathError, load_model
 
 SectionKind = Literal["multiple_choice", "free_response", "essay"]
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -339,13 +339,7 @@ def load_exam(path: str | Path, *, parse_cache: Path | None = None) -> LoadedExa
     cached = _from_parse_cache(parse_cache, digest, path)
     if cached is not None:
         return cached
-    data, locate = load_yaml_with_lines(path)
-    if not isinstance(data, dict):
-        raise InputError.one(path, 1, "(file)", "an exam file must be a YAML mapping")
-    try:
-        exam = Exam.model_validate(data)
-    except ValidationError as err:
-        raise InputError(validation_problems(err, str(path), locate)) from None
+    exam, locate = load_model(path, Exam, "an exam file")
     problems = [
         Problem(str(path), locate(where), ".".join(map(str, where)), message)
         for where, message in _cross_checks(exam, path.parent)

@@ -21,10 +21,10 @@ import itertools
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from examharness.errors import InputError
-from examharness.yamlpos import PathError, load_yaml_with_lines, validation_problems
+from examharness.yamlpos import PathError, load_model
 
 RawRange = tuple[int, int]
 ConversionRow = tuple[int | RawRange, float]
@@ -260,13 +260,7 @@ def load_scale(name_or_path: str | Path, search_dirs: list[Path]) -> Scale:
             where = ", ".join(str(d) for d in search_dirs) or "(no directories)"
             raise InputError.one(text, None, "scale", f"no scale named {text!r} in {where}")
         path = found[0]
-    data, locate = load_yaml_with_lines(path)
-    if not isinstance(data, dict):
-        raise InputError.one(path, 1, "", "a scale file must be a YAML mapping")
-    try:
-        scale = Scale.model_validate(data)
-    except ValidationError as err:
-        raise InputError(validation_problems(err, str(path), locate)) from None
+    scale, locate = load_model(path, Scale, "a scale file")
     if scale.id != path.stem:
         raise InputError.one(path, locate(("id",)), "id",
                              f"{scale.id!r} differs from the file name {path.stem!r}")

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from examharness.errors import InputError, Problem
 
+M = TypeVar("M", bound=BaseModel)
 PathPart = str | int
 FieldPath = tuple[PathPart, ...]
 
@@ -138,6 +139,17 @@ def load_yaml_with_lines(path: str | Path) -> tuple[Any, Locator]:
     if duplicates:
         raise InputError(duplicates)
     return data, Locator(node)
+
+
+def load_model(path: Path, model: type[M], what: str) -> tuple[M, Locator]:
+    """Load a YAML mapping into ``model``; every problem is an :class:`InputError` with lines."""
+    data, locate = load_yaml_with_lines(path)
+    if not isinstance(data, dict):
+        raise InputError.one(path, 1, "(file)", f"{what} must be a YAML mapping")
+    try:
+        return model.model_validate(data), locate
+    except ValidationError as err:
+        raise InputError(validation_problems(err, str(path), locate)) from None
 
 
 def _message(error: Any) -> tuple[FieldPath, str]:
