@@ -118,13 +118,17 @@ def _packages() -> dict[str, str]:
     return out
 
 
-def plan_work(exams: list[LoadedExam], opts: RunOptions) -> tuple[list[WorkItem], list[ExamRef]]:
+def plan_work(
+    exams: list[LoadedExam], opts: RunOptions, recorded: list[ExamRef] | None = None
+) -> tuple[list[WorkItem], list[ExamRef]]:
+    """Work items and their exam records; a resumed run keeps the sampling it started with."""
+    before = {ref.id: ref.sampling for ref in recorded or []}
     work: list[WorkItem] = []
     refs: list[ExamRef] = []
     for loaded in exams:
         exam = loaded.exam
         dirs = template_dirs(loaded.path, opts.prompts_dir)
-        sampling = {s.id: resolve_sampling(s, opts) for s in exam.sections}
+        sampling = before.get(exam.id) or {s.id: resolve_sampling(s, opts) for s in exam.sections}
         items = [(s, i) for s in exam.sections for i in range(len(s.items))]
         items = items[: opts.limit] if opts.limit is not None else items
         work.extend(WorkItem(loaded, s, i, sampling[s.id]) for s, i in items)
@@ -209,6 +213,8 @@ def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions]:
     resumed = opts.model_copy(update={
         "model": None if cfg.backend == "local" else cfg.model, "base_url": cfg.base_url,
         "seed": cfg.seed, "vision": cfg.vision, "limit": cfg.limit,
+        "api_key_env": cfg.api_key_env if opts.api_key_env == RunOptions().api_key_env else opts.api_key_env,
+        "prompts_dir": opts.prompts_dir or (Path(cfg.prompts_dir) if cfg.prompts_dir else None),
         "concurrency": cfg.concurrency if opts.concurrency == RunOptions().concurrency else opts.concurrency,
     })  # fmt: skip
     return run_dir, exams, resumed
@@ -220,13 +226,14 @@ def run_exams(opts: RunOptions, on_progress: ProgressFn | None = None) -> tuple[
     if opts.model is None:
         # The embedded SmolLM2 reads text only: images become the report's IMAGE: tags.
         opts = opts.model_copy(update={"vision": False})
-    work, refs = plan_work(exams, opts)
+    work, refs = plan_work(exams, opts, read_run_config(run_dir).exams if opts.resume else None)
     with open_backend(opts.model, opts.base_url, opts.api_key_env, opts.timeout) as (backend, kind):
         cfg = read_run_config(run_dir) if opts.resume else RunConfig(
             run_id=run_dir.name, examharness_version=__version__, packages=_packages(),
             model=backend.model, base_url=backend.base_url if kind == "openai" else None,
             backend=kind, seed=opts.seed, vision=opts.vision,
-            concurrency=opts.concurrency, limit=opts.limit, exams=refs,
+            concurrency=opts.concurrency, limit=opts.limit, exams=refs, api_key_env=opts.api_key_env,
+            prompts_dir=str(opts.prompts_dir.resolve()) if opts.prompts_dir else None,
         )  # fmt: skip
         run_dir.mkdir(parents=True, exist_ok=opts.resume is not None)
         write_json(run_dir / "run.json", cfg)

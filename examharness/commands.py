@@ -114,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError.one("command line", None, "paths", "give exam files or folders, or --resume RUN_DIR")
     if args.concurrency < 1:
         raise InputError.one("command line", None, "--concurrency", "must be at least 1")
+    if args.limit is not None and args.limit < 1:
+        raise InputError.one("command line", None, "--limit", "must be at least 1")
+    if args.max_attempts < 1:
+        raise InputError.one("command line", None, "--max-attempts", "must be at least 1")
     opts = RunOptions(
         paths=args.paths, model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
         concurrency=args.concurrency, limit=args.limit, seed=args.seed, vision=not args.no_vision,

@@ -89,6 +89,9 @@ class RunConfig(Model):
     vision: bool
     concurrency: int
     limit: int | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    """The name of the variable that held the key (never the key), so ``--resume`` can find it."""
+    prompts_dir: str | None = None
     exams: list[ExamRef]
     summary: dict[str, Any] = {}
 

@@ -123,8 +123,8 @@ async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params
         latency = time.monotonic() - started
         ctx.counters.prompt_tokens += reply.usage.prompt_tokens
         ctx.counters.completion_tokens += reply.usage.completion_tokens
-        if ctx.cache is not None and key is not None:
-            ctx.cache.put(key, reply)
+        if ctx.cache is not None and key is not None and reply.text.strip():
+            ctx.cache.put(key, reply)  # an empty reply is recorded, not cached: a rerun asks again
         return _stage_record(stage, messages, params, reply, latency, cached=False, attempts=attempt)
 
 

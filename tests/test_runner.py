@@ -74,8 +74,14 @@ def test_imported_mmlu_exam_is_scored_against_its_answers(tmp_path: Path) -> Non
     letters = [item.answer for _, item in exam.items() if isinstance(item, MCItem)]
     assert len(letters) == len(exam.items())
     with ScriptedServer(responder=lambda request: " B") as srv:
-        opts = RunOptions(paths=[path], model="scripted", base_url=srv.base_url,
-                          out=tmp_path / "results", cache_path=tmp_path / "c.sqlite", concurrency=8)
+        opts = RunOptions(
+            paths=[path],
+            model="scripted",
+            base_url=srv.base_url,
+            out=tmp_path / "results",
+            cache_path=tmp_path / "c.sqlite",
+            concurrency=8,
+        )
         run_dir, counters = run_exams(opts)
     assert counters.ok == len(letters)
     items = score_run(run_dir, n_boot=0).exams[0].items
@@ -118,7 +124,7 @@ def test_faults_retries_errors_and_resume(tmp_path: Path) -> None:
         # Retry-After is honoured: the retry of a 429 comes at least that much later.
         for i, r in enumerate(log):
             if r.fault == "rate_limit":
-                retry = next(x for x in log[i + 1:] if x.prompt_hash == r.prompt_hash)
+                retry = next(x for x in log[i + 1 :] if x.prompt_hash == r.prompt_hash)
                 assert retry.time - r.time >= RETRY_AFTER
 
         # The final successful request of each answered item was sent exactly once.
@@ -151,8 +157,9 @@ def test_faults_retries_errors_and_resume(tmp_path: Path) -> None:
         # --resume RUN --retry-errors redoes only the error item once the fault clears.
         stuck["on"] = False
         before = len(srv.requests)
-        _, again = run_exams(RunOptions(resume=run_dir, retry_errors=True,
-                                        cache_path=tmp_path / "cache" / "requests.sqlite"))
+        _, again = run_exams(
+            RunOptions(resume=run_dir, retry_errors=True, cache_path=tmp_path / "cache" / "requests.sqlite")
+        )
         sent = srv.requests[before:]
     assert again.total == 1 and again.ok == 1
     assert sent and {r.last_user and "QID-005" in r.last_user for r in sent} == {True}
@@ -251,8 +258,13 @@ def test_missing_api_key_is_an_input_error(tmp_path: Path, small_exam: SmallExam
 
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("EXAMHARNESS_NO_SUCH_KEY", raising=False)
-    opts = RunOptions(paths=[small_exam.path], model="m", api_key_env="EXAMHARNESS_NO_SUCH_KEY",
-                      out=tmp_path / "results", use_cache=False)
+    opts = RunOptions(
+        paths=[small_exam.path],
+        model="m",
+        api_key_env="EXAMHARNESS_NO_SUCH_KEY",
+        out=tmp_path / "results",
+        use_cache=False,
+    )
     with pytest.raises(InputError, match="EXAMHARNESS_NO_SUCH_KEY"):
         run_exams(opts)
 
@@ -280,3 +292,24 @@ def test_resume_after_a_torn_last_line(tmp_path: Path, small_exam: SmallExam) ->
     lines = raw_lines(run_dir)
     assert len(lines) == small_exam.n_items
     assert len({r.item_id for r in lines}) == small_exam.n_items
+
+
+def test_resume_keeps_the_sampling_the_run_started_with(tmp_path: Path) -> None:
+    """A run started with CLI overrides resumes with them, not with the defaults."""
+    exam = write_mc_exam(tmp_path / "exams" / "s.yaml", 6)
+    recorder = Recorder(exam)
+    with ScriptedServer(responder=recorder) as srv:
+        opts = RunOptions(
+            paths=[exam.path], model="m", base_url=srv.base_url, out=tmp_path / "r",
+            cache_path=tmp_path / "c.sqlite", temperature=0.9, max_tokens=33, limit=3,
+        )  # fmt: skip
+        run_dir, _ = run_exams(opts)
+        cfg = read_run_config(run_dir)
+        # Forget the last record, as if the run had been killed before it was written.
+        lines = (run_dir / ITEMS_FILE).read_text().splitlines()
+        (run_dir / ITEMS_FILE).write_text("\n".join(lines[:-1]) + "\n")
+        run_exams(RunOptions(resume=run_dir, cache_path=tmp_path / "other.sqlite"))
+    assert len(recorder.bodies) == 4  # three items, then the forgotten one again
+    assert all(b["temperature"] == 0.9 and b["max_tokens"] == 33 for b in recorder.bodies)
+    assert len(read_item_records(run_dir)) == 3
+    assert cfg.exams[0].sampling["mc"].temperature == 0.9

@@ -43,7 +43,7 @@ def classify(err: Exception) -> BackendError:
     if isinstance(err, openai.APIStatusError):
         status = err.status_code
         message = f"HTTP {status}: {str(err.message)[:300]}"
-        retry_after = _retry_after(err.response.headers) if status == 429 else None
+        retry_after = _retry_after(err.response.headers)
         return BackendError(
             f"http_{status}", message, retryable=status in RETRYABLE_STATUS, retry_after=retry_after
         )
