@@ -6,8 +6,9 @@ With ``--published`` the runs' exam names are matched to the published rows
 (:func:`examharness.chart.align_to_published`) so their bars sit beside the published ones.
 
 Baseline (the series that orders the exams): ``--baseline`` (a run folder or a series label);
-otherwise the first run; with only ``--published``, the published figure's own baseline
-(GPT-3.5 for the GPT-4 report). ``--shared-only`` keeps the exams every series has a value for.
+otherwise, with ``--published``, the published figure's own baseline (GPT-3.5 for the GPT-4
+report), so runs drawn beside it keep the report's order; otherwise the first run.
+``--shared-only`` keeps the exams every series has a value for.
 """
 
 from __future__ import annotations
@@ -65,8 +66,6 @@ def _baseline(choice: str | None, runs: list[Path], series: list[ChartSeries], n
             return labels[resolved.index(Path(choice).resolve())]
         raise InputError.one("command line", None, "--baseline",
                              f"{choice!r} is neither a charted run folder nor one of {labels}")  # fmt: skip
-    if n_runs:
-        return labels[0]
     if pub is not None and pub.figure is not None and pub.figure.baseline in labels:
         return pub.figure.baseline
     return labels[0]

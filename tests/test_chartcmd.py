@@ -90,3 +90,13 @@ def test_runs_beside_the_published_figure(hidden: list[Path]) -> None:
 def test_bad_arguments_exit_1(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["chart", *argv]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_runs_beside_the_full_published_figure_keep_the_report_order(hidden: list[Path]) -> None:
+    alone = chart_data_for([], published="gpt-4-technical-report")
+    beside = chart_data_for(hidden[:1], published="gpt-4-technical-report")
+    assert beside.baseline == "GPT-3.5"
+    published_order = [e for e in beside.exams if e in alone.exams]
+    assert published_order == alone.exams
+    assert beside.exams[: len(alone.exams)] == alone.exams  # the run's private exams come after
+    assert len(beside.exams) == len(alone.exams) + 2
