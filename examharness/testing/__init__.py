@@ -10,18 +10,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from examharness.testing.scripted_server import (
+    from examharness.testing.script import (
         Fault,
         FaultPolicy,
         RequestRecord,
         Responder,
-        ScriptedServer,
         answer_key_responder,
         echo_responder,
         faults_on_first_attempts,
         last_user_message,
         prompt_hash,
     )
+    from examharness.testing.scripted_server import ScriptedServer
 
 __all__ = [
     "Fault",
@@ -36,8 +36,12 @@ __all__ = [
     "prompt_hash",
 ]
 
+_SERVER_NAMES = frozenset({"ScriptedServer"})
+"""Names that live in ``scripted_server``; every other name in ``__all__`` lives in ``script``."""
+
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        return getattr(importlib.import_module("examharness.testing.scripted_server"), name)
+        module = "scripted_server" if name in _SERVER_NAMES else "script"
+        return getattr(importlib.import_module(f"examharness.testing.{module}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
