@@ -44,6 +44,7 @@ from examharness.records import (
     SectionSampling,
     StageParams,
     now,
+    read_item_records,
     read_run_config,
     write_json,
 )
@@ -220,6 +221,25 @@ def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions]:
     return run_dir, exams, resumed
 
 
+def run_summary(run_dir: Path, before: dict[str, Any], session: Counters) -> dict[str, Any]:
+    """Totals for the whole run: item statuses from the records, costs summed over sessions
+    (a resumed run adds its requests and tokens to those of the sessions before it)."""
+    records = read_item_records(run_dir)
+    now_ = session.as_summary()
+    summary: dict[str, Any] = {
+        "items": len(records),
+        "ok": sum(r.status == "ok" for r in records),
+        "empty": sum(r.status == "empty" for r in records),
+        "error": sum(r.status == "error" for r in records),
+        "sessions": int(before.get("sessions", 1 if before else 0)) + 1,
+    }
+    for key in ("requests_sent", "cache_hits", "retries", "prompt_tokens", "completion_tokens", "elapsed_s"):
+        summary[key] = round(float(before.get(key, 0)) + float(now_[key]), 3)
+        if key != "elapsed_s":
+            summary[key] = int(summary[key])
+    return summary
+
+
 def run_exams(opts: RunOptions, on_progress: ProgressFn | None = None) -> tuple[Path, Counters]:
     """Run (or resume) exams; returns the run folder and the run's counters."""
     run_dir, exams, opts = _prepare(opts)
@@ -257,7 +277,7 @@ def run_exams(opts: RunOptions, on_progress: ProgressFn | None = None) -> tuple[
         finally:
             if cache is not None:
                 cache.close()
-    summary = counters.as_summary()
+    summary = run_summary(run_dir, cfg.summary if opts.resume else {}, counters)
     cfg = cfg.model_copy(update={"finished_at": now(), "summary": summary})
     write_json(run_dir / "run.json", cfg)
     return run_dir, counters

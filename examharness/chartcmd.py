@@ -37,13 +37,19 @@ def _low(e: ExamScore) -> float | None:
     return pct.low if pct is not None else None
 
 
+def _exam_label(e: ExamScore, titles: list[str]) -> str:
+    """An exam's name on the chart: its title, with its id when two exams share a title."""
+    return e.title if titles.count(e.title) == 1 else f"{e.title} ({e.exam})"
+
+
 def run_series(runs: list[RunScores]) -> list[ChartSeries]:
     """One series per run; a model name used twice gets the run id in its label."""
     models = [r.model for r in runs]
     out = []
     for r in runs:
         label = r.model if models.count(r.model) == 1 else f"{r.model} ({r.run_id})"
-        values = {e.title: _low(e) for e in r.exams}
+        titles = [e.title for e in r.exams]
+        values = {_exam_label(e, titles): _low(e) for e in r.exams}
         out.append(ChartSeries(label=label, values=values))
     return out
 

@@ -128,11 +128,14 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     with progress_display() as on_progress:
         run_dir, counters = run_exams(opts, on_progress)
-    summary = counters.as_summary()
+    from examharness.records import read_run_config
+
+    total = read_run_config(run_dir).summary
+    session = counters.as_summary()
     print(
-        f"run {run_dir.name}: {summary['items']} items, {summary['ok']} ok, {summary['empty']} empty, "
-        f"{summary['error']} error; {summary['requests_sent']} requests sent, "
-        f"{summary['cache_hits']} from cache, {summary['elapsed_s']:.1f}s",
+        f"run {run_dir.name}: {total['items']} items, {total['ok']} ok, {total['empty']} empty, "
+        f"{total['error']} error; this session {session['requests_sent']} requests sent, "
+        f"{session['cache_hits']} from cache, {session['elapsed_s']:.1f}s",
         file=sys.stderr,
     )
     if not args.no_score:

@@ -28,7 +28,7 @@ from examharness.records import (
     read_jsonl,
     read_run_config,
 )
-from examharness.report import HEALTH
+from examharness.report import HEALTH, percentile_text
 from examharness.scorecard import ExamScore, RunScores, load_scores
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -84,7 +84,7 @@ def _health(counts: dict[str, int]) -> str:
 def _summary(scores: RunScores) -> str:
     rows = []
     for e in scores.exams:
-        pct = "-" if e.percentile is None else f"{_num(e.percentile.low)}th–{_num(e.percentile.high)}th"
+        pct = "-" if e.percentile is None else percentile_text(e.percentile.low, e.percentile.high)
         ci = [f"raw {_interval(e.ci.raw)}"]
         if e.ci.scaled is not None:
             ci.append(f"scaled {_interval(e.ci.scaled)}")

@@ -18,6 +18,20 @@ def _num(x: float | None, digits: int = 1) -> str:
     return f"{x:.0f}" if float(x).is_integer() else f"{x:.{digits}f}"
 
 
+def ordinal(x: float) -> str:
+    """``1st``, ``2nd``, ``53rd``, ``11th``, ``86.5th``: how percentiles are said."""
+    text = _num(x)
+    if not float(x).is_integer():
+        return f"{text}th"
+    n = int(x)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{text}{suffix}"
+
+
+def percentile_text(low: float, high: float) -> str:
+    return ordinal(low) if low == high else f"{ordinal(low)}–{ordinal(high)}"
+
+
 def _bar(low: float, width: int = 20) -> str:
     filled = round(low / 100 * width)
     return "█" * filled + "░" * (width - filled)
@@ -27,7 +41,7 @@ def _pct(e: ExamScore) -> str:
     if e.percentile is None:
         return "-"
     p = e.percentile
-    rng = f"{_num(p.low)}th" if p.low == p.high else f"{_num(p.low)}th–{_num(p.high)}th"
+    rng = percentile_text(p.low, p.high)
     return f"{_bar(p.low)} {rng}"
 
 

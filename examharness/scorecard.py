@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from examharness.contamination import ContaminationReport, clean_item_ids
 from examharness.errors import InputError
-from examharness.exam import Exam, LoadedExam, load_exam
+from examharness.exam import Exam, Item, LoadedExam, Section, load_exam
 from examharness.grading import grade_auto
 from examharness.records import (
     CONTAMINATION_FILE,
@@ -163,8 +163,8 @@ def _contamination(
     exam: Exam, scale: Scale | None, graded: dict[str, GradedItem], report: ContaminationReport,
     full_key: float, seed: int,
 ) -> ContaminationScore | None:  # fmt: skip
-    clean_ids = clean_item_ids(report, exam.id)
-    all_ids = [item.id for _, item in exam.items()]
+    clean_ids = clean_item_ids(report, exam.id) & set(graded)
+    all_ids = [item.id for _, item in exam.items() if item.id in graded]
     dirty = [i for i in all_ids if i not in clean_ids]
     if not any(r.exam_id == exam.id for r in report.exams):
         return None
@@ -190,6 +190,11 @@ def _latest(path: Path) -> dict[tuple[str, str], GradedItem]:
 GradeHook = Callable[[LoadedExam, list[tuple[ItemRecord, GradedItem]]], list[GradedItem]]
 
 
+def planned_items(exam: Exam, n_items: int) -> list[tuple[Section, Item]]:
+    """The items a run asked (``--limit N`` asks the first N, in file order): only these are scored."""
+    return exam.items()[:n_items]
+
+
 def grade_run(
     cfg: RunConfig, run_dir: Path, records: list[ItemRecord], exams: dict[str, LoadedExam]
 ) -> list[GradedItem]:
@@ -200,7 +205,7 @@ def grade_run(
     graded: list[GradedItem] = []
     for ref in cfg.exams:
         loaded = exams[ref.id]
-        for section, item in loaded.exam.items():
+        for section, item in planned_items(loaded.exam, ref.n_items):
             key = (ref.id, item.id)
             record = by_key.get(key)
             if record is None:
@@ -218,6 +223,17 @@ def grade_run(
                 g = human[key]
             graded.append(g)
     return graded
+
+
+def _section_scores(exam: Exam, graded: dict[str, GradedItem]) -> list[SectionScore]:
+    out = []
+    for s in exam.sections:
+        mine = [graded[i.id] for i in s.items if i.id in graded]
+        if mine:
+            raw = sum(g.points or 0.0 for g in mine)
+            max_raw = sum(g.max_points for g in mine)
+            out.append(SectionScore(id=s.id, weight=s.weight, raw=raw, max_raw=max_raw, items=counts(mine)))
+    return out
 
 
 def _read_pairs(graded: list[GradedItem]) -> list[tuple[float, float]]:
@@ -243,7 +259,7 @@ def score_graded(
         exam = loaded.exam
         mine = {g.item_id: g for g in graded if g.exam_id == ref.id}
         scale = load_exam_scale(loaded, scale_dirs)
-        core = score_exam(scale, _section_items(exam, mine, None), n_boot=n_boot, seed=seed)
+        core = score_exam(scale, _section_items(exam, mine, set(mine)), n_boot=n_boot, seed=seed)
         c = counts(list(mine.values()))
         provisional = []
         if c["error"]:
@@ -251,6 +267,10 @@ def score_graded(
         if c["ungraded"] or c["grading_error"]:
             n = c["ungraded"] + c["grading_error"]
             provisional.append(f"{n} free-response item(s) without a grade scored 0")
+        if ref.n_items < len(exam.items()):
+            provisional.append(
+                f"only the first {ref.n_items} of {len(exam.items())} items were run (--limit)"
+            )
         if loaded.content_hash != ref.content_hash:
             provisional.append("the exam file changed since the run (content hash differs)")
         pairs = _read_pairs(list(mine.values()))
@@ -263,13 +283,7 @@ def score_graded(
             exam=exam.id, title=exam.title, raw=core.raw, max_raw=core.max_raw,
             accuracy=core.accuracy, scale=core.scale_id, scaled=core.scaled,
             composite=core.composite, percentile=core.percentile, ci=core.ci, items=c,
-            sections=[
-                SectionScore(
-                    id=s.id, weight=s.weight, max_raw=s.max_points,
-                    raw=sum(mine[i.id].points or 0.0 for i in s.items),
-                    items=counts([mine[i.id] for i in s.items]),
-                ) for s in exam.sections
-            ],
+            sections=_section_scores(exam, mine),
             approximation=core.approximation, provisional=provisional,
             contamination=_contamination(exam, scale, mine, contamination, full_key, seed)
             if contamination else None,

@@ -100,3 +100,19 @@ def test_runs_beside_the_full_published_figure_keep_the_report_order(hidden: lis
     assert published_order == alone.exams
     assert beside.exams[: len(alone.exams)] == alone.exams  # the run's private exams come after
     assert len(beside.exams) == len(alone.exams) + 2
+
+
+def test_exams_sharing_a_title_stay_apart() -> None:
+    from examharness.chartcmd import run_series
+    from examharness.scorecard import ExamScore, RunScores
+    from examharness.scoring import PercentileRange, ScoreIntervals
+
+    def exam(exam_id: str, low: float) -> ExamScore:
+        return ExamScore(
+            exam=exam_id, title="Same Title", raw=1, max_raw=2, accuracy=0.5, scale="s", scaled=1,
+            percentile=PercentileRange(low=low, high=low), ci=ScoreIntervals(level=0.95, resamples=0),
+            items={}, sections=[],
+        )  # fmt: skip
+
+    run = RunScores(run_id="r", model="m", scored_at="t", exams=[exam("a", 25), exam("b", 63)])
+    assert run_series([run])[0].values == {"Same Title (a)": 25, "Same Title (b)": 63}

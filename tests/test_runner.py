@@ -313,3 +313,17 @@ def test_resume_keeps_the_sampling_the_run_started_with(tmp_path: Path) -> None:
     assert all(b["temperature"] == 0.9 and b["max_tokens"] == 33 for b in recorder.bodies)
     assert len(read_item_records(run_dir)) == 3
     assert cfg.exams[0].sampling["mc"].temperature == 0.9
+
+
+def test_run_json_summary_covers_the_whole_run_after_resume(tmp_path: Path) -> None:
+    exam = write_mc_exam(tmp_path / "exams" / "s.yaml", 6)
+    with ScriptedServer(responder=Recorder(exam)) as srv:
+        opts = RunOptions(paths=[exam.path], model="m", base_url=srv.base_url, out=tmp_path / "r",
+                          cache_path=tmp_path / "c.sqlite")  # fmt: skip
+        run_dir, _ = run_exams(opts)
+        lines = (run_dir / ITEMS_FILE).read_text().splitlines()
+        (run_dir / ITEMS_FILE).write_text("\n".join(lines[:-2]) + "\n")
+        run_exams(RunOptions(resume=run_dir, cache_path=tmp_path / "other.sqlite"))
+    summary = read_run_config(run_dir).summary
+    assert (summary["items"], summary["ok"], summary["sessions"]) == (6, 6, 2)
+    assert summary["requests_sent"] == 8  # six in the first session, the two forgotten ones again

@@ -217,3 +217,14 @@ def test_reported_score_follows_the_contamination_rule_into_chart_data(tmp_path:
     series = run_series([load_scores(run_dir)])[0]
     assert e.reported.percentile is not None
     assert series.values["Scripted quant"] == e.reported.percentile.low
+
+
+def test_limit_scores_only_the_items_run(tmp_path: Path) -> None:
+    exam = tmp_path / "quant.yaml"
+    answers = _mc_exam(exam, 40, "gre_quantitative")
+    with ScriptedServer(responder=_responder(answers, set(range(11)), set())) as srv:
+        run_dir = _run(tmp_path, exam, srv, limit=16)
+    e = score_run(run_dir, n_boot=0).exams[0]
+    assert (e.raw, e.max_raw, e.items["total"], e.items["error"]) == (11, 16, 16, 0)
+    assert e.scaled == 158  # 130 + 40 x 11/16 = 157.5, rounded half up
+    assert any("--limit" in p for p in e.provisional)
