@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from examharness.errors import InputError, Problem
 from examharness.scales import Scale
-from examharness.yamlpos import PathError, load_model
+from examharness.yamlpos import PathError, load_yaml_with_lines, validation_problems
 
 SectionKind = Literal["multiple_choice", "free_response", "essay"]
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -286,32 +286,50 @@ class LoadedExam(BaseModel):
     content_hash: str
 
 
-def _cross_checks(exam: Exam, root: Path) -> list[tuple[tuple[str | int, ...], str]]:
-    """Checks that need the whole exam: unique ids, passage references, image paths."""
-    errors: list[tuple[tuple[str | int, ...], str]] = []
-    seen_sections: set[str] = set()
-    seen_items: set[str] = set()
-    for si, section in enumerate(exam.sections):
-        if section.id in seen_sections:
-            errors.append((("sections", si, "id"), f"duplicate section id {section.id!r}"))
-        seen_sections.add(section.id)
-        for ii, item in enumerate(section.items):
-            where: tuple[str | int, ...] = ("sections", si, "items", ii)
-            if item.id in seen_items:
-                errors.append(((*where, "id"), f"duplicate item id {item.id!r}"))
-            seen_items.add(item.id)
-            if item.passage is not None and item.passage not in exam.passages:
-                errors.append(((*where, "passage"), f"unknown passage {item.passage!r}"))
-            for k, image in enumerate(item.images):
-                problem = _image_problem(root, image)
-                if problem:
-                    errors.append(((*where, "images", k), problem))
-    for pid, passage in exam.passages.items():
-        for k, image in enumerate(passage.images):
-            problem = _image_problem(root, image)
-            if problem:
-                errors.append((("passages", pid, "images", k), problem))
+Where = tuple[str | int, ...]
+
+
+def _dicts(value: object) -> list[tuple[int, dict[str, Any]]]:
+    return [(i, v) for i, v in enumerate(value) if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _cross_checks(data: dict[str, Any], root: Path) -> list[tuple[Where, str]]:
+    """Checks across the whole file: unique ids, passage references, image paths.
+
+    They read the plain YAML data, not the validated model, so a file with a wrong field
+    elsewhere still gets these reported in the same pass (one line per problem).
+    """
+    errors: list[tuple[Where, str]] = []
+    raw_passages = data.get("passages")
+    passages: dict[str, Any] = raw_passages if isinstance(raw_passages, dict) else {}
+    seen_sections: set[object] = set()
+    seen_items: set[object] = set()
+    for si, section in _dicts(data.get("sections")):
+        if section.get("id") in seen_sections:
+            errors.append((("sections", si, "id"), f"duplicate section id {section.get('id')!r}"))
+        seen_sections.add(section.get("id"))
+        for ii, item in _dicts(section.get("items")):
+            where: Where = ("sections", si, "items", ii)
+            if item.get("id") in seen_items:
+                errors.append(((*where, "id"), f"duplicate item id {item.get('id')!r}"))
+            seen_items.add(item.get("id"))
+            ref = item.get("passage")
+            if isinstance(ref, str) and ref not in passages:
+                errors.append(((*where, "passage"), f"unknown passage {ref!r}"))
+            errors.extend(_image_checks(root, item.get("images"), where))
+    for pid, passage in passages.items():
+        if isinstance(passage, dict):
+            errors.extend(_image_checks(root, passage.get("images"), ("passages", pid)))
     return errors
+
+
+def _image_checks(root: Path, images: object, where: Where) -> list[tuple[Where, str]]:
+    out: list[tuple[Where, str]] = []
+    for k, image in enumerate(images if isinstance(images, list) else []):
+        problem = _image_problem(root, image) if isinstance(image, str) else None
+        if problem:
+            out.append(((*where, "images", k), problem))
+    return out
 
 
 def _image_problem(root: Path, image: str) -> str | None:
@@ -339,13 +357,19 @@ def load_exam(path: str | Path, *, parse_cache: Path | None = None) -> LoadedExa
     cached = _from_parse_cache(parse_cache, digest, path)
     if cached is not None:
         return cached
-    exam, locate = load_model(path, Exam, "an exam file")
+    data, locate = load_yaml_with_lines(path)
+    if not isinstance(data, dict):
+        raise InputError.one(path, 1, "(file)", "an exam file must be a YAML mapping")
     problems = [
         Problem(str(path), locate(where), ".".join(map(str, where)), message)
-        for where, message in _cross_checks(exam, path.parent)
+        for where, message in _cross_checks(data, path.parent)
     ]
+    try:
+        exam = Exam.model_validate(data)
+    except ValidationError as err:
+        problems = validation_problems(err, str(path), locate) + problems
     if problems:
-        raise InputError(problems)
+        raise InputError(sorted(problems, key=lambda p: p.line or 0))
     if parse_cache is not None:
         _to_parse_cache(parse_cache, digest, exam)
     return LoadedExam(exam=exam, path=path, content_hash=digest)
@@ -364,7 +388,7 @@ def _from_parse_cache(folder: Path | None, digest: str, path: Path) -> LoadedExa
         exam = Exam.model_validate_json(_cache_file(folder, digest).read_bytes())
     except (OSError, ValidationError):
         return None
-    if _cross_checks(exam, path.parent):
+    if _cross_checks(exam.model_dump(), path.parent):
         return None  # e.g. an image went missing: parse again to report it with its line
     return LoadedExam(exam=exam, path=path, content_hash=digest)
 

@@ -89,6 +89,26 @@ def render_problems(loaded: LoadedExam, renderers: list[Renderer]) -> list[Probl
     return list(seen.values())
 
 
+def _named_scale_problems(path: Path, scale_dirs: list[Path]) -> list[Problem]:
+    """For a file that did not validate: is the scale it names by name (not path) there at all?"""
+    from examharness.scorecard import scale_dirs_for
+
+    try:
+        data, locate = load_yaml_with_lines(path)
+    except InputError:
+        return []
+    scoring = data.get("scoring") if isinstance(data, dict) else None
+    name = scoring.get("scale") if isinstance(scoring, dict) else None
+    if not isinstance(name, str) or name.endswith((".yaml", ".yml")) or "/" in name:
+        return []
+    dirs = scale_dirs_for(path, scale_dirs)
+    if any((d / f"{name}.yaml").is_file() for d in dirs):
+        return []
+    where = ", ".join(str(d) for d in dirs)
+    message = f"no scale named {name!r} in {where}"
+    return [Problem(str(path), locate(("scoring", "scale")), "scoring.scale", message)]
+
+
 def _is_scale_file(path: Path) -> bool:
     """Scale files sit in a ``scales/`` folder or carry ``raw_to_scaled``; exams never do."""
     if path.parent.name == "scales":
@@ -133,7 +153,7 @@ def validate_paths(
         try:
             loaded = load_exam(file)
         except InputError as err:
-            problems += err.problems
+            problems += err.problems + _named_scale_problems(file, scale_dirs)
             continue
         problems += scale_problems(loaded, scale_dirs)
         missing_templates = template_problems(loaded, user_prompts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ def test_validate_shipped_exams_exits_0() -> None:
 
 
 def test_validate_bad_file_one_line_no_traceback(tmp_path: Path) -> None:
+    shutil.copytree(DEMO.parent / "images", tmp_path / "images")
     bad = tmp_path / "bad.yaml"
     bad.write_text(DEMO.read_text().replace("answer: B\n", "answer: E\n", 1))
     result = _cli("validate", str(bad))

@@ -101,3 +101,24 @@ def test_exemplar_answer_must_be_one_letter(tmp_path: Path, answer: str, message
         load_exam(exam)
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if ln.strip().startswith("answer: " + answer))
     assert str(err.value).startswith(f"{exam}:{line}: sections.0.exemplars.0.answer: {message}")
+
+
+def test_every_problem_of_a_file_is_reported_in_one_pass(tmp_path: Path) -> None:
+    """Field errors do not hide cross-item ones (duplicate ids, unknown passages)."""
+    bad = tmp_path / "multi.yaml"
+    bad.write_text(
+        "id: t\ntitle: T\nsource: me\nlicense: MIT\nsections:\n  - id: s\n    kind: multiple_choice\n"
+        "    items:\n"
+        "      - {id: a1, type: mc, question: q, options: [x, y], answer: C}\n"
+        "      - {id: a1, type: mc, question: q, options: [x, y], answer: A, colour: red}\n"
+        "      - {id: a3, type: mc, question: q, options: [x, y], answer: A, passage: nope}\n"
+    )
+    with pytest.raises(InputError) as info:
+        load_exam(bad)
+    assert [str(p).split(": ", 1)[1] for p in info.value.problems] == [
+        "sections.0.items.0.answer: answer 'C' is not one of the options A, B",
+        "sections.0.items.1.colour: Extra inputs are not permitted",
+        "sections.0.items.1.id: duplicate item id 'a1'",
+        "sections.0.items.2.passage: unknown passage 'nope'",
+    ]
+    assert [p.line for p in info.value.problems] == [9, 10, 10, 11]
