@@ -120,6 +120,8 @@ async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params
             ctx.counters.retries += 1
             await asyncio.sleep(ctx.retry.delay(attempt, err, ctx.rng))
             continue
+        except Exception as err:  # a backend bug must cost one item, not the run
+            raise RequestFailed(f"unexpected {type(err).__name__}: {err}") from err
         latency = time.monotonic() - started
         ctx.counters.prompt_tokens += reply.usage.prompt_tokens
         ctx.counters.completion_tokens += reply.usage.completion_tokens

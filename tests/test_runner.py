@@ -327,3 +327,30 @@ def test_run_json_summary_covers_the_whole_run_after_resume(tmp_path: Path) -> N
     summary = read_run_config(run_dir).summary
     assert (summary["items"], summary["ok"], summary["sessions"]) == (6, 6, 2)
     assert summary["requests_sent"] == 8  # six in the first session, the two forgotten ones again
+
+
+def test_an_unexpected_backend_exception_is_an_error_item_not_a_crash(tmp_path: Path) -> None:
+    import asyncio
+
+    from examharness.exam import load_exam
+    from examharness.prompts import Renderer
+    from examharness.records import SectionSampling, StageParams
+    from examharness.runner import RetryPolicy, RunContext, WorkItem, run_item
+
+    class Broken:
+        model, base_url, max_concurrency = "m", None, None
+
+        async def complete(self, messages: list[dict[str, Any]], params: StageParams) -> Any:
+            raise ValueError("malformed reply")
+
+        async def aclose(self) -> None: ...
+
+    exam = write_mc_exam(tmp_path / "exams" / "b.yaml", 1)
+    loaded = load_exam(exam.path)
+    section = loaded.exam.sections[0]
+    sampling = SectionSampling(mode="single", temperature=0, max_tokens=5)
+    import random
+
+    ctx = RunContext(Broken(), None, Renderer(vision=False), 0, RetryPolicy(), Counters(), random.Random(0))
+    record = asyncio.run(run_item(ctx, WorkItem(loaded, section, 0, sampling)))
+    assert record.status == "error" and record.error == "unexpected ValueError: malformed reply"
