@@ -71,8 +71,7 @@ def test_classify_timeout() -> None:
 
 def test_classify_bad_request_is_not_retryable() -> None:
     with ScriptedServer() as srv:
-        raw = sdk_error(srv.base_url, lambda c: c.chat.completions.create(
-            model="m", messages="not a list"))  # type: ignore[arg-type]
+        raw = sdk_error(srv.base_url, lambda c: c.chat.completions.create(model="m", messages="not a list"))  # type: ignore[arg-type]
     assert isinstance(raw, openai.BadRequestError)
     err = classify(raw)
     assert (err.kind, err.retryable, err.retry_after) == ("http_400", False, None)
@@ -150,3 +149,64 @@ def test_backend_raises_backend_error() -> None:
 def test_backend_empty_reply_is_text_not_error() -> None:
     with ScriptedServer(faults=always(Fault.empty())) as srv:
         assert complete(srv.base_url).text == ""
+
+
+def test_switches_to_max_completion_tokens_when_the_model_asks() -> None:
+    """Newer OpenAI models reject max_tokens with a 400 naming max_completion_tokens."""
+    import http.server
+    import json as _json
+    import threading
+
+    seen: list[dict[str, Any]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            body = _json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append(body)
+            if "max_tokens" in body:
+                status, payload = (
+                    400,
+                    {
+                        "error": {
+                            "message": "Unsupported parameter: 'max_tokens'. Use 'max_completion_tokens' instead.",
+                            "type": "invalid_request_error",
+                            "param": "max_tokens",
+                            "code": "unsupported_parameter",
+                        }
+                    },
+                )
+            else:
+                status, payload = 200, {
+                    "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                                 "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}  # fmt: skip
+            data = _json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        backend = OpenAIBackend(model="m", base_url=f"http://127.0.0.1:{server.server_port}/v1", api_key="k")
+
+        async def go() -> list[str]:
+            params = StageParams(temperature=0, max_tokens=7)
+            try:
+                return [(await backend.complete([{"role": "user", "content": "hi"}], params)).text
+                        for _ in range(2)]  # fmt: skip
+            finally:
+                await backend.aclose()
+
+        assert asyncio.run(go()) == ["ok", "ok"]
+    finally:
+        server.shutdown()
+    sent = [("max_tokens" in b, b.get("max_completion_tokens")) for b in seen]
+    assert sent == [(True, None), (False, 7), (False, 7)]  # switched once, then stays switched

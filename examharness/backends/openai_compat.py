@@ -62,6 +62,7 @@ class OpenAIBackend:
     ) -> None:
         self.model = model
         self.base_url = base_url
+        self._length_param = "max_tokens"
         self.max_concurrency = max_concurrency
         if base_url and ".openai.azure.com" in base_url:
             self._client: openai.AsyncOpenAI = openai.AsyncAzureOpenAI(
@@ -80,7 +81,7 @@ class OpenAIBackend:
             )
 
     async def complete(self, messages: list[dict[str, Any]], params: StageParams) -> ChatReply:
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {self._length_param: params.max_tokens}
         if params.seed is not None:
             extra["seed"] = params.seed
         if params.stop:
@@ -90,9 +91,14 @@ class OpenAIBackend:
                 model=self.model,
                 messages=messages,  # type: ignore[arg-type]
                 temperature=params.temperature,
-                max_tokens=params.max_tokens,
                 **extra,
             )
+        except openai.BadRequestError as err:
+            if self._length_param == "max_tokens" and "max_completion_tokens" in str(err.message):
+                # Newer OpenAI models take max_completion_tokens instead; switch once, then retry.
+                self._length_param = "max_completion_tokens"
+                return await self.complete(messages, params)
+            raise classify(err) from err
         except openai.OpenAIError as err:
             raise classify(err) from err
         if not resp.choices:
