@@ -160,7 +160,7 @@ def test_switches_to_max_completion_tokens_when_the_model_asks() -> None:
     seen: list[dict[str, Any]] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_POST(self) -> None:
             body = _json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             seen.append(body)
             if "max_tokens" in body:
@@ -168,7 +168,8 @@ def test_switches_to_max_completion_tokens_when_the_model_asks() -> None:
                     400,
                     {
                         "error": {
-                            "message": "Unsupported parameter: 'max_tokens'. Use 'max_completion_tokens' instead.",
+                            "message": "Unsupported parameter: 'max_tokens'. "
+                            "Use 'max_completion_tokens' instead.",
                             "type": "invalid_request_error",
                             "param": "max_tokens",
                             "code": "unsupported_parameter",
