@@ -96,7 +96,7 @@ class RunOptions(BaseModel):
 def resolve_sampling(section: Section, opts: RunOptions) -> SectionSampling:
     """The report's defaults (A.2/A.3), then the exam's section settings, then the CLI."""
     if section.kind == "multiple_choice":
-        plan = {"mode": "letter_if_needed", "temperature": 0.3, "max_tokens": 512}
+        plan = {"mode": "letter_if_needed", "temperature": 0.3, "max_tokens": section.max_tokens or 512}
     else:
         plan = {"mode": "single", "temperature": 0.6, "max_tokens": section.max_tokens or 1024}
     if section.sampling is not None:

@@ -266,7 +266,10 @@ def score_graded(
             provisional.append(f"{c['error']} error item(s) scored 0: run --resume RUN --retry-errors")
         if c["ungraded"] or c["grading_error"]:
             n = c["ungraded"] + c["grading_error"]
-            provisional.append(f"{n} free-response item(s) without a grade scored 0")
+            provisional.append(
+                f"{n} free-response item(s) without a grade scored 0: grade them with --grader-model, "
+                "or by hand with `examharness grade export`"
+            )
         if ref.n_items < len(exam.items()):
             provisional.append(
                 f"only the first {ref.n_items} of {len(exam.items())} items were run (--limit)"

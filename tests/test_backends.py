@@ -211,3 +211,11 @@ def test_switches_to_max_completion_tokens_when_the_model_asks() -> None:
         server.shutdown()
     sent = [("max_tokens" in b, b.get("max_completion_tokens")) for b in seen]
     assert sent == [(True, None), (False, 7), (False, 7)]  # switched once, then stays switched
+
+
+def test_azure_base_url_uses_the_azure_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
+    backend = OpenAIBackend(model="deployment", base_url="https://name.openai.azure.com", api_key="k")
+    assert isinstance(backend._client, openai.AsyncAzureOpenAI)
+    plain = OpenAIBackend(model="m", base_url="http://127.0.0.1:1/v1", api_key="k")
+    assert not isinstance(plain._client, openai.AsyncAzureOpenAI)
