@@ -204,7 +204,9 @@ class Section(Strict):
     """Name of a ``prompts/*.j2`` file (without ``.j2``); defaults by kind."""
     instruction: str | None = None
     max_tokens: int | None = Field(default=None, gt=0)
+    """Token budget per reply for this section (``sampling.max_tokens`` and the CLI override it)."""
     time_minutes: float | None = Field(default=None, gt=0)
+    """The human time limit, kept as a fact about the exam; models are not timed."""
     sampling: Sampling | None = None
     exemplars: list[MCExemplar | ResponseExemplar] = []
     items: list[Item] = Field(min_length=1)
