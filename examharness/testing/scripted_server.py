@@ -42,19 +42,7 @@ from examharness.testing.script import (
     prompt_hash,
 )
 
-__all__ = [
-    "Fault",
-    "FaultPolicy",
-    "RequestRecord",
-    "Responder",
-    "ScriptedServer",
-    "answer_key_responder",
-    "echo_responder",
-    "faults_on_first_attempts",
-    "last_user_message",
-    "main",
-    "prompt_hash",
-]
+__all__ = ["ScriptedServer", "main"]
 
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 _MODELS_PATHS = frozenset({"/v1/models", "/models"})
