@@ -246,9 +246,10 @@ def run_exams(opts: RunOptions, on_progress: ProgressFn | None = None) -> tuple[
     if opts.model is None:
         # The embedded SmolLM2 reads text only: images become the report's IMAGE: tags.
         opts = opts.model_copy(update={"vision": False})
-    work, refs = plan_work(exams, opts, read_run_config(run_dir).exams if opts.resume else None)
+    before = read_run_config(run_dir) if opts.resume else None
+    work, refs = plan_work(exams, opts, before.exams if before else None)
     with open_backend(opts.model, opts.base_url, opts.api_key_env, opts.timeout) as (backend, kind):
-        cfg = read_run_config(run_dir) if opts.resume else RunConfig(
+        cfg = before or RunConfig(
             run_id=run_dir.name, examharness_version=__version__, packages=_packages(),
             model=backend.model, base_url=backend.base_url if kind == "openai" else None,
             backend=kind, seed=opts.seed, vision=opts.vision,

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from examharness.errors import InputError
+
+if TYPE_CHECKING:
+    from examharness.api import GraderOptions
 
 
 def _print_json(data: object) -> None:
@@ -94,7 +98,7 @@ def import_bank(args: argparse.Namespace) -> int:
     return 0
 
 
-def _grader(args: argparse.Namespace) -> object:
+def _grader(args: argparse.Namespace) -> GraderOptions | None:
     from examharness.api import GraderOptions
 
     if args.grader_model is None and not args.grader_local:
@@ -106,7 +110,7 @@ def _grader(args: argparse.Namespace) -> object:
 
 
 def run(args: argparse.Namespace) -> int:
-    from examharness.api import GraderOptions, RunOptions, run_exams, score_run
+    from examharness.api import RunOptions, run_exams, score_run
     from examharness.progress import progress_display
     from examharness.report import print_summary
 
@@ -140,7 +144,6 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.no_score:
         grader = _grader(args)
-        assert grader is None or isinstance(grader, GraderOptions)
         scores = score_run(run_dir, grader=grader, n_boot=args.bootstrap, cache_path=args.cache,
                            use_cache=not args.no_cache, prompts_dir=args.prompts)  # fmt: skip
         print_summary(scores)
@@ -149,11 +152,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def score(args: argparse.Namespace) -> int:
-    from examharness.api import GraderOptions, score_run
+    from examharness.api import score_run
     from examharness.report import print_summary
 
     grader = _grader(args)
-    assert grader is None or isinstance(grader, GraderOptions)
     scores = score_run(args.run_dir, grader=grader, scale_dirs=args.scales, n_boot=args.bootstrap,
                        cache_path=args.cache)  # fmt: skip
     print_summary(scores)

@@ -74,6 +74,15 @@ class _ChoiceBase(Strict):
     images: list[str] = []
     explanation: str | None = None
 
+    @property
+    def max_points(self) -> float:
+        return 1.0
+
+    def _check_letter(self, letter: str, where: tuple[str | int, ...]) -> None:
+        valid = letters_for(self.options)
+        if len(letter) != 1 or letter not in valid:
+            raise PathError(where, f"answer {letter!r} is not one of the options {', '.join(valid)}")
+
 
 class MCItem(_ChoiceBase):
     """Single-answer multiple choice; ``answer`` is the option letter (A = first option)."""
@@ -83,15 +92,8 @@ class MCItem(_ChoiceBase):
 
     @model_validator(mode="after")
     def _answer_is_option(self) -> MCItem:
-        valid = letters_for(self.options)
-        if len(self.answer) != 1 or self.answer not in valid:
-            message = f"answer {self.answer!r} is not one of the options {', '.join(valid)}"
-            raise PathError(("answer",), message)
+        self._check_letter(self.answer, ("answer",))
         return self
-
-    @property
-    def max_points(self) -> float:
-        return 1.0
 
 
 class MultiSelectItem(_ChoiceBase):
@@ -102,16 +104,9 @@ class MultiSelectItem(_ChoiceBase):
 
     @model_validator(mode="after")
     def _answers_are_options(self) -> MultiSelectItem:
-        valid = letters_for(self.options)
-        bad = [i for i, a in enumerate(self.answer) if a not in valid]
-        if bad:
-            message = f"answer {self.answer[bad[0]]!r} is not one of the options {', '.join(valid)}"
-            raise PathError(("answer", bad[0]), message)
+        for i, letter in enumerate(self.answer):
+            self._check_letter(letter, ("answer", i))
         return self
-
-    @property
-    def max_points(self) -> float:
-        return 1.0
 
 
 class NumericItem(Strict):

@@ -18,6 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from examharness.exam import LETTERS
+
 Status = Literal["answered", "unparseable", "empty", "refused"]
 
 _ANSWER_CUES: tuple[tuple[str, str], ...] = (
@@ -62,9 +64,9 @@ class Extraction(BaseModel):
 
 def letters(n: int) -> list[str]:
     """Option letters for ``n`` options: ``A`` up to the n-th letter."""
-    if not 0 <= n <= 26:
+    if not 0 <= n <= len(LETTERS):
         raise ValueError(f"cannot letter {n} options (at most 26)")
-    return [chr(ord("A") + i) for i in range(n)]
+    return list(LETTERS[:n])
 
 
 def _letter_list(valid: str) -> str:

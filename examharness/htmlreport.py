@@ -28,7 +28,7 @@ from examharness.records import (
     read_jsonl,
     read_run_config,
 )
-from examharness.report import HEALTH, percentile_text
+from examharness.report import health, percentile_text
 from examharness.scorecard import ExamScore, RunScores, load_scores
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -76,10 +76,6 @@ def _interval(ci: tuple[float, float] | None) -> str:
     return "-" if ci is None else f"{_num(ci[0])}–{_num(ci[1])}"
 
 
-def _health(counts: dict[str, int]) -> str:
-    bad = [f"{k} {counts[k]}" for k in HEALTH if counts.get(k)]
-    return ", ".join(bad) if bad else "all answers read"
-
 
 def _summary(scores: RunScores) -> str:
     rows = []
@@ -94,7 +90,7 @@ def _summary(scores: RunScores) -> str:
         rows.append(
             f"<tr><td>{esc(e.title)}</td><td class=num>{_num(e.raw)} / {_num(e.max_raw)} "
             f"({e.accuracy:.0%})</td><td class=num>{esc(scaled)}</td><td class=num>{pct}</td>"
-            f"<td>{esc('; '.join(ci))}</td><td>{esc(_health(e.items))}</td></tr>"
+            f"<td>{esc('; '.join(ci))}</td><td>{esc(health(e.items))}</td></tr>"
         )
     head = "".join(f"<th>{h}</th>" for h in ("Exam", "Raw / max", "Scaled", "Percentile",
                                                 "95% CI", "Extraction health"))  # fmt: skip

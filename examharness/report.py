@@ -56,7 +56,7 @@ def _ci(e: ExamScore) -> str:
     return ", ".join(parts) or "-"
 
 
-def _health(counts: dict[str, int]) -> str:
+def health(counts: dict[str, int]) -> str:
     bad = [f"{k} {counts[k]}" for k in HEALTH if counts.get(k)]
     return ", ".join(bad) if bad else "all answers read"
 
@@ -69,7 +69,7 @@ def print_report(scores: RunScores, *, sections: bool = False, console: Console 
     for e in scores.exams:
         table.add_row(
             e.title, f"{_num(e.raw)} / {_num(e.max_raw)} ({e.accuracy:.0%})",
-            f"{_num(e.scaled)}" + (f" ({e.scale})" if e.scale else ""), _pct(e), _ci(e), _health(e.items),
+            f"{_num(e.scaled)}" + (f" ({e.scale})" if e.scale else ""), _pct(e), _ci(e), health(e.items),
         )  # fmt: skip
     console.print(table)
     for e in scores.exams:
@@ -93,7 +93,7 @@ def print_report(scores: RunScores, *, sections: bool = False, console: Console 
             st = Table("section", "raw / max", "weight", "items", "health", title=f"{e.title}: sections")
             for s in e.sections:
                 st.add_row(s.id, f"{_num(s.raw)} / {_num(s.max_raw)}", _num(s.weight),
-                           str(s.items["total"]), _health(s.items))  # fmt: skip
+                           str(s.items["total"]), health(s.items))  # fmt: skip
             console.print(st)
 
 

@@ -9,9 +9,8 @@ override model grades. The result is ``scores.json`` (:class:`RunScores`), which
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
 
@@ -187,9 +186,6 @@ def _latest(path: Path) -> dict[tuple[str, str], GradedItem]:
     return {(g.exam_id, g.item_id): g for g in read_jsonl(path, GradedItem)}
 
 
-GradeHook = Callable[[LoadedExam, list[tuple[ItemRecord, GradedItem]]], list[GradedItem]]
-
-
 def planned_items(exam: Exam, n_items: int) -> list[tuple[Section, Item]]:
     """The items a run asked (``--limit N`` asks the first N, in file order): only these are scored."""
     return exam.items()[:n_items]
@@ -338,10 +334,6 @@ def load_scores(run_dir: Path) -> RunScores:
     if not path.exists():
         raise InputError.one(path, None, "scores", "no scores yet: run `examharness score RUN_DIR`")
     return RunScores.model_validate_json(path.read_text(encoding="utf-8"))
-
-
-def report_json(scores: RunScores) -> dict[str, Any]:
-    return scores.model_dump(mode="json")
 
 
 def read_run(run_dir: Path) -> tuple[RunConfig, list[ItemRecord]]:

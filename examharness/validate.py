@@ -110,14 +110,15 @@ def _named_scale_problems(path: Path, scale_dirs: list[Path]) -> list[Problem]:
 
 
 def _is_scale_file(path: Path) -> bool:
-    """Scale files sit in a ``scales/`` folder or carry ``raw_to_scaled``; exams never do."""
+    """Scale files sit in a ``scales/`` folder or carry a top-level ``raw_to_scaled:``; exams never
+    do. A look at the text, not a parse: the file is parsed once, by whichever loader it needs."""
     if path.parent.name == "scales":
         return True
     try:
-        data = load_yaml_with_lines(path)[0]
-    except InputError:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return False
-    return isinstance(data, dict) and "raw_to_scaled" in data
+    return any(line.startswith("raw_to_scaled:") for line in text.splitlines())
 
 
 def _scale_file_problems(path: Path) -> list[Problem]:
