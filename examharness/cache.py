@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from examharness.backends.base import ChatReply
-from examharness.records import StageParams, Usage
+from examharness.backends.base import ChatReply, StageParams, Usage
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS replies (

@@ -28,7 +28,8 @@ from examharness.chart import (
 )
 from examharness.errors import InputError
 from examharness.published import PublishedResults, load_published
-from examharness.scorecard import ExamScore, RunScores, load_scores
+from examharness.records import ExamScore, RunScores
+from examharness.results import RunFolder
 
 
 def _low(e: ExamScore) -> float | None:
@@ -84,7 +85,7 @@ def chart_data_for(
     """The chart's data for run folders and/or a published result set (no drawing)."""
     if not runs and published is None:
         raise InputError.one("command line", None, "runs", "give run folders and/or --published NAME")
-    series = run_series([load_scores(p) for p in runs])
+    series = run_series([RunFolder(p).read_scores() for p in runs])
     pub = load_published(published) if published is not None else None
     if pub is not None:
         series = [align_to_published(s, pub) for s in series]

@@ -132,9 +132,9 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     with progress_display() as on_progress:
         run_dir, counters = run_exams(opts, on_progress)
-    from examharness.records import read_run_config
+    from examharness.results import RunFolder
 
-    total = read_run_config(run_dir).summary
+    total = RunFolder(run_dir).read_config().summary
     session = counters.as_summary()
     print(
         f"run {run_dir.name}: {total['items']} items, {total['ok']} ok, {total['empty']} empty, "
@@ -175,9 +175,9 @@ def report(args: argparse.Namespace) -> int:
         write_html_report(args.run_dir, args.html)
         print(args.html)
         return 0
-    from examharness.scorecard import load_scores
+    from examharness.results import RunFolder
 
-    scores = load_scores(args.run_dir)
+    scores = RunFolder.open(args.run_dir).read_scores()
     if args.json:
         _print_json(views.report_json(scores))
     else:

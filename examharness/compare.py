@@ -26,13 +26,11 @@ from rich.console import Console
 from rich.table import Table
 
 from examharness.errors import InputError
-from examharness.records import GRADES_FILE, GradedItem, RunConfig, read_jsonl, read_run_config
-from examharness.scorecard import ExamScore, Reported, RunScores, load_scores
+from examharness.records import GRADES_FILE, UNPAIRED, ExamScore, GradedItem, Reported, RunConfig, RunScores
+from examharness.results import RunFolder
 from examharness.scoring import PercentileRange
 
 CHOICE_TYPES = frozenset({"mc", "multi_select", "numeric"})
-UNPAIRED = frozenset({"error", "ungraded", "grading_error"})
-"""Statuses with no answer or no grade to compare: such an item is left out of the pairing."""
 
 
 class RunInfo(BaseModel):
@@ -127,13 +125,11 @@ def paired_bootstrap(diffs: list[float], n_boot: int, seed: int) -> PairedBootst
 
 
 def _load(path: Path) -> _Run:
-    if not (path / "run.json").is_file():
-        raise InputError.one(path, None, "run", "not a run folder (no run.json)")
-    grades = read_jsonl(path / GRADES_FILE, GradedItem)
+    folder = RunFolder.open(path)
+    grades = folder.read_grades()
     if not grades:
         raise InputError.one(path / GRADES_FILE, None, "grades", "no grades: run `examharness score`")
-    return _Run(path=path, config=read_run_config(path), scores=load_scores(path),
-                grades={(g.exam_id, g.item_id): g for g in grades})  # fmt: skip
+    return _Run(path=path, config=folder.read_config(), scores=folder.read_scores(), grades=grades)
 
 
 def _pair(a: _Run, b: _Run, ea: ExamScore, eb: ExamScore, n_boot: int, seed: int) -> PairComparison:

@@ -18,10 +18,9 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from examharness.contamination import render_text, run_contamination, save_report
+from examharness.contamination import ContaminationReport, render_text, run_contamination, save_report
 from examharness.errors import InputError
 from examharness.exam import find_exam_files
-from examharness.records import CONTAMINATION_FILE
 
 
 @contextmanager
@@ -65,13 +64,10 @@ def contamination_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store_with_run(run_dir: Path, report: object) -> None:
+def _store_with_run(run_dir: Path, report: ContaminationReport) -> None:
     from examharness.api import score_run
-    from examharness.contamination import ContaminationReport
+    from examharness.results import RunFolder
 
-    assert isinstance(report, ContaminationReport)
-    if not (run_dir / "run.json").exists():
-        raise InputError.one(run_dir, None, "--run", "not a run folder (no run.json)")
-    save_report(report, run_dir / CONTAMINATION_FILE)
+    RunFolder.open(run_dir).write_contamination(report)
     score_run(run_dir)
     print(f"stored with {run_dir} and rescored", file=sys.stderr)

@@ -24,7 +24,7 @@ from examharness.exam import (
     Section,
 )
 from examharness.extract import Extraction, extract_choice, extract_numeric, numeric_matches
-from examharness.records import GradedItem, ItemRecord
+from examharness.records import NEEDS_GRADE, GradedItem, ItemRecord
 from examharness.rubric import grade_response, grader_messages, grader_vars
 
 Ask = Callable[[list[dict[str, Any]], int], Awaitable[str]]
@@ -133,7 +133,7 @@ async def grade_with_model(
     )
     return GradedItem(
         **base, status=grade.status, points=grade.points, rationale=grade.rationale,
-        how="rubric", source=f"grader:{grader}", reads=[r.score for r in grade.reads],
+        how="rubric", source="grader", grader=grader, reads=[r.score for r in grade.reads],
         adjudicated=grade.adjudicated,
     )  # fmt: skip
 
@@ -143,4 +143,4 @@ def item_index(exam: Exam) -> dict[str, tuple[Section, Item]]:
 
 
 def needs_rubric(graded: Sequence[GradedItem]) -> list[GradedItem]:
-    return [g for g in graded if g.status in ("ungraded", "grading_error")]
+    return [g for g in graded if g.status in NEEDS_GRADE]

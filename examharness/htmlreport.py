@@ -18,18 +18,9 @@ from typing import Any
 
 from examharness.chart import ChartSeries, build_chart_data, draw_chart
 from examharness.errors import InputError
-from examharness.records import (
-    GRADES_FILE,
-    GradedItem,
-    ItemRecord,
-    RunConfig,
-    StageRecord,
-    read_item_records,
-    read_jsonl,
-    read_run_config,
-)
+from examharness.records import ExamScore, GradedItem, ItemRecord, RunConfig, RunScores, StageRecord
 from examharness.report import health, percentile_text
-from examharness.scorecard import ExamScore, RunScores, load_scores
+from examharness.results import RunFolder
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """
@@ -106,8 +97,8 @@ def _notes(e: ExamScore) -> list[str]:
         notes.append(f"contamination: {len(c.contaminated)} item(s) ({c.share:.0%}); "
                      f"reported: {c.reported} ({c.rule})")  # fmt: skip
     if e.agreement:
-        notes.append(f"grader agreement: exact {e.agreement['exact']:.0%}, "
-                     f"adjacent {e.agreement['adjacent']:.0%}")  # fmt: skip
+        notes.append(f"grader agreement: exact {e.agreement.exact:.0%}, "
+                     f"adjacent {e.agreement.adjacent:.0%}")  # fmt: skip
     return notes
 
 
@@ -183,7 +174,7 @@ def _item(g: GradedItem, record: ItemRecord | None) -> str:
                f"</span>{_num(g.points)} / {_num(g.max_points)} points{answer}</summary>")  # fmt: skip
     facts = [("section", g.section_id), ("type", g.item_type), ("status", g.status),
              ("points", f"{_num(g.points)} / {_num(g.max_points)}"),
-             ("extracted answer", g.answer or "-"), ("how", g.how or "-"), ("graded by", g.source),
+             ("extracted answer", g.answer or "-"), ("how", g.how or "-"), ("graded by", g.graded_by),
              ("grader rationale", g.rationale or "-")]  # fmt: skip
     if g.reads:
         facts.append(("grader reads", ", ".join(_num(r) for r in g.reads)))
@@ -246,11 +237,12 @@ def render_html(
 
 def write_html_report(run_dir: Path, out: Path) -> None:
     """Write the run's report to ``out`` as one self-contained HTML file."""
-    if not (run_dir / "run.json").is_file():
-        raise InputError.one(run_dir, None, "run", "not a run folder (no run.json)")
-    cfg = read_run_config(run_dir)
-    scores = load_scores(run_dir)
-    grades = read_jsonl(run_dir / GRADES_FILE, GradedItem)
-    page = render_html(cfg, scores, read_item_records(run_dir), grades)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    folder = RunFolder.open(run_dir)
+    cfg, scores = folder.read_config(), folder.read_scores()
+    grades = list(folder.read_grades().values())
+    page = render_html(cfg, scores, folder.read_items(), grades)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(page, encoding="utf-8")
+    except OSError as err:
+        raise InputError.one(out, None, "--html", f"cannot write: {err.strerror or err}") from None

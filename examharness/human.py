@@ -22,13 +22,13 @@ from pydantic import BaseModel
 from examharness.errors import InputError, Problem
 from examharness.exam import EssayItem, FreeResponseItem, LoadedExam
 from examharness.grading import item_index
-from examharness.records import HUMAN_GRADES_FILE, GradedItem, JsonlAppender
-from examharness.scorecard import grade_run, load_run_exams, read_run
+from examharness.records import NEEDS_GRADE, GradedItem
+from examharness.results import RunFolder
+from examharness.scorecard import grade_run, load_run_exams
 
 COLUMNS = ["exam_id", "item_id", "section_id", "item_type", "prompt", "rubric", "reference",
            "scale_min", "scale_max", "scale_step", "response", "points", "grader", "comment"]  # fmt: skip
 REQUIRED = ("exam_id", "item_id", "points")
-TO_GRADE = frozenset({"ungraded", "grading_error"})
 FREE_RESPONSE_STEP = 0.5
 
 
@@ -74,14 +74,15 @@ def _targets(exams: dict[str, LoadedExam]) -> dict[tuple[str, str], RubricTarget
 
 def export_grades(run_dir: Path, out_csv: Path, all_items: bool = False) -> int:
     """Write the run's ungraded (or, with ``all_items``, all answered) rubric items; returns the count."""
-    cfg, records = read_run(run_dir)
+    folder = RunFolder.open(run_dir)
+    cfg, records = folder.read_config(), folder.read_items()
     exams = load_run_exams(cfg)
     targets = _targets(exams)
     replies = {r.key: r.final_reply for r in records}
     rows = []
-    for g in grade_run(cfg, run_dir, records, exams):
+    for g in grade_run(cfg, folder, records, exams):
         target = targets.get((g.exam_id, g.item_id))
-        if target is None or g.status == "error" or (not all_items and g.status not in TO_GRADE):
+        if target is None or g.status == "error" or (not all_items and g.status not in NEEDS_GRADE):
             continue
         item, scale = target.item, target.scale
         rows.append({
@@ -91,11 +92,14 @@ def export_grades(run_dir: Path, out_csv: Path, all_items: bool = False) -> int:
             "scale_min": f"{scale.min:g}", "scale_max": f"{scale.max:g}", "scale_step": f"{scale.step:g}",
             "response": replies.get((g.exam_id, g.item_id)) or "", "points": "", "grader": "", "comment": "",
         })  # fmt: skip
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    with out_csv.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    try:
+        out_csv.parent.mkdir(parents=True, exist_ok=True)
+        with out_csv.open("w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as err:
+        raise InputError.one(out_csv, None, "--out", f"cannot write: {err.strerror or err}") from None
     return len(rows)
 
 
@@ -131,7 +135,7 @@ def _check_row(
     return [], GradedItem(
         exam_id=target.exam_id, section_id=target.section_id, item_id=target.item.id,
         item_type=target.item.type, status="graded", points=points, max_points=target.item.max_points,
-        how="human", rationale=cell("comment") or None, source=f"human:{grader}",
+        how="human", rationale=cell("comment") or None, source="human", grader=grader,
     )  # fmt: skip
 
 
@@ -146,7 +150,8 @@ def import_grades(run_dir: Path, csv_path: Path, grader: str | None) -> int:
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
         raise InputError.one(where, 1, "columns", f"missing column(s) {', '.join(missing)}")
-    cfg, _ = read_run(run_dir)
+    folder = RunFolder.open(run_dir)
+    cfg = folder.read_config()
     targets = _targets(load_run_exams(cfg))
     problems: list[Problem] = []
     grades: list[GradedItem] = []
@@ -157,7 +162,7 @@ def import_grades(run_dir: Path, csv_path: Path, grader: str | None) -> int:
             grades.append(grade)
     if problems:
         raise InputError(problems)
-    out = JsonlAppender(run_dir / HUMAN_GRADES_FILE)
+    out = folder.append_human_grades()
     try:
         for g in grades:
             out.append(g)

@@ -27,13 +27,13 @@ import jinja2
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from examharness.backends.base import Message
 from examharness.errors import InputError
 from examharness.exam import LoadedExam, MCExemplar, Section, letters_for
 
 BUILTIN_PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
 ROLE_MARKER = re.compile(r"^=== (system|user|assistant) ===[ \t]*$", re.MULTILINE)
 IMAGE_TOKEN = re.compile(r"\x00image:(\d+)\x00")
-Message = dict[str, Any]
 
 
 def template_dirs(exam_path: Path | None, user_dir: Path | None) -> list[Path]:

@@ -1,28 +1,32 @@
-"""The run folder's files: what was asked, what came back, how it was graded.
+"""The run folder's file formats: what was asked, what came back, how it was graded and scored.
 
-``results/<run-id>/``
-  ``run.json``     :class:`RunConfig` — written once at start, updated at the end.
-  ``items.jsonl``  :class:`ItemRecord` — one line appended and flushed per finished item (a
-                   ``kill -9`` cannot lose a flushed line; the file is fsynced when the run ends).
-  ``grades.jsonl`` :class:`GradedItem` — written by ``score``; human grades in ``human_grades.jsonl``.
-  ``scores.json``  :class:`RunScores` — written by ``score``; what reports and charts read.
+Each model here *is* the format documentation of one file of ``results/<run-id>/``; reading and
+writing them (atomically, with FILE:LINE errors) is :mod:`examharness.results`.
 
-Each model carries ``schema_version`` first; readers refuse versions they do not know.
-A killed run's last line may be cut short: :func:`read_item_records` ignores a torn final line,
-so resuming re-asks at most the items in flight.
+  ``run.json``            :class:`RunConfig` — written once at start, updated at the end.
+  ``items.jsonl``         :class:`ItemRecord` — one line appended and flushed per finished item.
+  ``grades.jsonl``        :class:`GradedItem` — written by ``score``.
+  ``human_grades.jsonl``  :class:`GradedItem` — appended by ``grade import``; applied on top.
+  ``scores.json``         :class:`RunScores` — written by ``score``; what every view reads.
+
+Every file carries ``schema_version`` (:data:`SchemaVersion`); a version this code does not know
+is refused with a clear message, never guessed at.
 """
 
 from __future__ import annotations
 
-import json
-import os
+from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = 1
+from examharness.backends.base import Message, StageParams, Usage
+from examharness.scoring import PercentileRange, ScoreIntervals
+
+SCHEMA_VERSION: Literal[1] = 1
+SchemaVersion = Literal[1]
 RUN_FILE = "run.json"
 ITEMS_FILE = "items.jsonl"
 GRADES_FILE = "grades.jsonl"
@@ -30,9 +34,18 @@ HUMAN_GRADES_FILE = "human_grades.jsonl"
 SCORES_FILE = "scores.json"
 CONTAMINATION_FILE = "contamination.json"
 
-M = TypeVar("M", bound=BaseModel)
-
 ItemStatus = Literal["ok", "empty", "error"]
+GradeStatus = Literal[
+    "correct", "incorrect", "unparseable", "empty", "refused", "error", "graded", "ungraded", "grading_error",
+]  # fmt: skip
+GradeSource = Literal["auto", "grader", "human"]
+
+NEEDS_GRADE: frozenset[GradeStatus] = frozenset({"ungraded", "grading_error"})
+"""Free-response answers without points yet: a grader model or a human still has to grade them."""
+UNPAIRED: frozenset[GradeStatus] = frozenset({"error", *NEEDS_GRADE})
+"""Items that say nothing about the model (no answer or no grade): left out of paired comparisons."""
+HEALTH: tuple[GradeStatus, ...] = ("unparseable", "empty", "refused", "error", "ungraded", "grading_error")
+"""Statuses a report flags, in the order it lists them."""
 
 
 def now() -> str:
@@ -41,15 +54,6 @@ def now() -> str:
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
-
-
-class StageParams(Model):
-    """Generation parameters of one request: part of the cache key."""
-
-    temperature: float
-    max_tokens: int
-    seed: int | None = None
-    stop: list[str] | None = None
 
 
 class SectionSampling(Model):
@@ -76,7 +80,7 @@ class ExamRef(Model):
 class RunConfig(Model):
     """Everything needed to reproduce or compare a run. The API key is never stored."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     run_id: str
     created_at: str = Field(default_factory=now)
     finished_at: str | None = None
@@ -96,16 +100,11 @@ class RunConfig(Model):
     summary: dict[str, Any] = {}
 
 
-class Usage(Model):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
 class StageRecord(Model):
     """One request and its reply. ``messages`` is exactly what was sent."""
 
     stage: Literal["explanation", "answer", "response"]
-    messages: list[dict[str, Any]]
+    messages: list[Message]
     params: StageParams
     reply: str | None = None
     finish_reason: str | None = None
@@ -116,7 +115,7 @@ class StageRecord(Model):
 
 
 class ItemRecord(Model):
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     exam_id: str
     section_id: str
     item_id: str
@@ -135,21 +134,8 @@ class ItemRecord(Model):
         return (self.exam_id, self.item_id)
 
 
-GradeStatus = Literal[
-    "correct",
-    "incorrect",
-    "unparseable",
-    "empty",
-    "refused",
-    "error",
-    "graded",
-    "ungraded",
-    "grading_error",
-]
-
-
 class GradedItem(Model):
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     exam_id: str
     section_id: str
     item_id: str
@@ -160,82 +146,132 @@ class GradedItem(Model):
     answer: str | None = None
     how: str = ""
     rationale: str | None = None
-    source: str = "auto"
+    source: GradeSource = "auto"
+    """Who set ``points``: the automatic grader, a grader model, or a human."""
+    grader: str | None = None
+    """The grader model's name or the human grader's name (None for ``auto``)."""
     reads: list[float | None] = []
     adjudicated: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _split_source(cls, data: Any) -> Any:
+        """Files written before the typed source said ``"grader:NAME"`` / ``"human:NAME"``."""
+        if isinstance(data, dict) and isinstance(data.get("source"), str) and ":" in data["source"]:
+            source, _, name = data["source"].partition(":")
+            data = {**data, "source": source, "grader": data.get("grader") or name}
+        return data
 
-def write_json(path: Path, model: BaseModel) -> None:
-    """Write atomically: a crash leaves the old file or the new one, never half of either."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(model.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _drop_torn_tail(path: Path) -> None:
-    """Cut a killed writer's unfinished last line, so the next record starts on a line of its own."""
-    if not path.exists():
-        return
-    with path.open("rb+") as f:
-        size = end = f.seek(0, os.SEEK_END)
-        while end > 0:
-            start = max(end - 65536, 0)
-            f.seek(start)
-            cut = f.read(end - start).rfind(b"\n")
-            if cut >= 0:
-                if start + cut + 1 < size:
-                    f.truncate(start + cut + 1)
-                return
-            end = start
-        f.truncate(0)
+    @property
+    def graded_by(self) -> str:
+        return self.source if self.grader is None else f"{self.source}: {self.grader}"
 
 
-class JsonlAppender:
-    """Appends one JSON line per record and hands it to the OS before returning.
+class ItemCounts(Model):
+    """How many items ended in each status: the health line of a report."""
 
-    Flushing (not fsyncing) each line keeps the runner fast; it survives the process being killed.
-    ``close`` fsyncs, so a finished run also survives power loss.
-    """
+    total: int = 0
+    correct: int = 0
+    incorrect: int = 0
+    unparseable: int = 0
+    empty: int = 0
+    refused: int = 0
+    error: int = 0
+    graded: int = 0
+    ungraded: int = 0
+    grading_error: int = 0
 
-    def __init__(self, path: Path) -> None:
-        _drop_torn_tail(path)
-        self._f = path.open("a", encoding="utf-8")
+    @classmethod
+    def of(cls, graded: Iterable[GradedItem]) -> ItemCounts:
+        by_status: Counter[str] = Counter(g.status for g in graded)
+        return cls(total=sum(by_status.values()), **by_status)
 
-    def append(self, model: BaseModel) -> None:
-        self._f.write(model.model_dump_json() + "\n")
-        self._f.flush()
+    def status(self, status: GradeStatus) -> int:
+        n: int = getattr(self, status)
+        return n
 
-    def close(self) -> None:
-        self._f.flush()
-        os.fsync(self._f.fileno())
-        self._f.close()
-
-
-def read_jsonl(path: Path, model: type[M]) -> list[M]:
-    """Read records, skipping a torn last line left by a killed process."""
-    if not path.exists():
-        return []
-    out: list[M] = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            out.append(model.model_validate(json.loads(line)))
-        except (json.JSONDecodeError, ValueError):
-            if n == len(lines):
-                break
-            raise
-    return out
+    @property
+    def needs_grade(self) -> int:
+        return sum(self.status(s) for s in NEEDS_GRADE)
 
 
-def read_item_records(run_dir: Path) -> list[ItemRecord]:
-    """The latest record per item (a retried item's newer record replaces the older)."""
-    latest: dict[tuple[str, str], ItemRecord] = {}
-    for rec in read_jsonl(run_dir / ITEMS_FILE, ItemRecord):
-        latest[rec.key] = rec
-    return list(latest.values())
+class Agreement(Model):
+    """How often two reads of the same answer agree: exactly, or within one rubric step."""
+
+    n: int
+    exact: float
+    adjacent: float
 
 
-def read_run_config(run_dir: Path) -> RunConfig:
-    return RunConfig.model_validate_json((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+class SubScore(Model):
+    raw: float
+    max_raw: float
+    scaled: float | None
+    percentile: PercentileRange | None
+    n_items: int
+
+
+class ContaminationScore(Model):
+    """The report's rule (Section 4): score the clean subset too and report the lower of the two."""
+
+    contaminated: list[str]
+    share: float
+    clean: SubScore | None
+    reported: str
+    rule: str = "lower of the full and the clean-subset score (GPT-4 report, Section 4)"
+
+
+class SectionScore(Model):
+    id: str
+    raw: float
+    max_raw: float
+    weight: float
+    items: ItemCounts
+
+
+class Reported(Model):
+    """The score to state: the full score, or the clean-subset score when it is lower."""
+
+    basis: str
+    raw: float
+    max_raw: float
+    scaled: float | None
+    percentile: PercentileRange | None
+
+
+class ExamScore(Model):
+    exam: str
+    title: str
+    raw: float
+    max_raw: float
+    accuracy: float
+    scale: str | None
+    scaled: float | None
+    composite: float | None = None
+    percentile: PercentileRange | None
+    ci: ScoreIntervals
+    items: ItemCounts
+    sections: list[SectionScore]
+    approximation: str | None = None
+    provisional: list[str] = []
+    contamination: ContaminationScore | None = None
+    agreement: Agreement | None = None
+    content_hash: str = ""
+    reported: Reported | None = None
+    """Filled by ``score``: what charts and comparisons show (see :class:`ContaminationScore`)."""
+
+    def headline(self) -> Reported:
+        full = Reported(
+            basis="full", raw=self.raw, max_raw=self.max_raw, scaled=self.scaled, percentile=self.percentile
+        )
+        return self.reported or full
+
+
+class RunScores(Model):
+    """``scores.json``: every exam of a run, graded and scored; reports and charts read only this."""
+
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    run_id: str
+    model: str
+    scored_at: str
+    exams: list[ExamScore]

@@ -7,9 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from examharness.scorecard import ExamScore, RunScores
-
-HEALTH = ("unparseable", "empty", "refused", "error", "ungraded", "grading_error")
+from examharness.records import HEALTH, ExamScore, ItemCounts, RunScores
 
 
 def _num(x: float | None, digits: int = 1) -> str:
@@ -56,8 +54,8 @@ def _ci(e: ExamScore) -> str:
     return ", ".join(parts) or "-"
 
 
-def health(counts: dict[str, int]) -> str:
-    bad = [f"{k} {counts[k]}" for k in HEALTH if counts.get(k)]
+def health(counts: ItemCounts) -> str:
+    bad = [f"{k} {counts.status(k)}" for k in HEALTH if counts.status(k)]
     return ", ".join(bad) if bad else "all answers read"
 
 
@@ -85,7 +83,7 @@ def print_report(scores: RunScores, *, sections: bool = False, console: Console 
             notes.append(f"contamination: {desc}; reported: {c.reported} score ({c.rule})")
         if e.agreement:
             notes.append(
-                f"grader agreement: exact {e.agreement['exact']:.0%}, adjacent {e.agreement['adjacent']:.0%}"
+                f"grader agreement: exact {e.agreement.exact:.0%}, adjacent {e.agreement.adjacent:.0%}"
             )
         for n in notes:
             console.print(f"  [dim]{e.exam}:[/dim] {n}")
@@ -93,7 +91,7 @@ def print_report(scores: RunScores, *, sections: bool = False, console: Console 
             st = Table("section", "raw / max", "weight", "items", "health", title=f"{e.title}: sections")
             for s in e.sections:
                 st.add_row(s.id, f"{_num(s.raw)} / {_num(s.max_raw)}", _num(s.weight),
-                           str(s.items["total"]), health(s.items))  # fmt: skip
+                           str(s.items.total), health(s.items))  # fmt: skip
             console.print(st)
 
 

@@ -18,20 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from examharness.backends.base import BackendError, ChatBackend, ChatReply
+from examharness.backends.base import BackendError, ChatBackend, ChatReply, Message, StageParams
 from examharness.cache import RequestCache, request_key
 from examharness.exam import Item, LoadedExam, MCItem, MultiSelectItem, Section
 from examharness.extract import extract_choice, extract_numeric
-from examharness.prompts import Message, Renderer, answer_followup
-from examharness.records import (
-    ITEMS_FILE,
-    ItemRecord,
-    JsonlAppender,
-    SectionSampling,
-    StageParams,
-    StageRecord,
-    read_item_records,
-)
+from examharness.prompts import Renderer, answer_followup
+from examharness.records import ItemRecord, SectionSampling, StageRecord
+from examharness.results import RunFolder
 
 
 @dataclass(frozen=True)
@@ -204,7 +197,7 @@ async def run(
     """Run every work item not already finished in ``run_dir``; append one record per item."""
     done = {}
     if resume:
-        done = {r.key: r.status for r in read_item_records(run_dir)}
+        done = {r.key: r.status for r in RunFolder(run_dir).read_items()}
     todo = [
         w for w in work
         if (key := (w.loaded.exam.id, w.item_id)) not in done or (retry_errors and done[key] == "error")
@@ -215,7 +208,7 @@ async def run(
     queue: asyncio.Queue[WorkItem] = asyncio.Queue()
     for w in todo:
         queue.put_nowait(w)
-    out = JsonlAppender(run_dir / ITEMS_FILE)
+    out = RunFolder(run_dir).append_items()
 
     async def worker() -> None:
         while True:

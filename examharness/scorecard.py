@@ -8,120 +8,36 @@ override model grades. The result is ``scores.json`` (:class:`RunScores`), which
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
-
-from examharness.contamination import ContaminationReport, clean_item_ids
 from examharness.errors import InputError
 from examharness.exam import Exam, Item, LoadedExam, Section, load_exam
 from examharness.grading import grade_auto
 from examharness.records import (
-    CONTAMINATION_FILE,
-    GRADES_FILE,
-    HUMAN_GRADES_FILE,
-    SCHEMA_VERSION,
-    SCORES_FILE,
+    Agreement,
+    ContaminationScore,
+    ExamScore,
     GradedItem,
+    ItemCounts,
     ItemRecord,
+    Reported,
     RunConfig,
+    RunScores,
+    SectionScore,
+    SubScore,
     now,
-    read_item_records,
-    read_jsonl,
-    read_run_config,
-    write_json,
 )
+from examharness.results import RunFolder
 from examharness.rubric import agreement
 from examharness.scales import Scale, load_scale
-from examharness.scoring import PercentileRange, ScoreIntervals, SectionItems, score_exam
+from examharness.scoring import SectionItems, score_exam
+
+if TYPE_CHECKING:
+    from examharness.contamination.report import ContaminationReport
 
 REPO_SCALES = Path(__file__).resolve().parents[1] / "exams" / "scales"
-COUNT_KEYS = (
-    "total", "correct", "incorrect", "unparseable", "empty", "refused", "error",
-    "graded", "ungraded", "grading_error",
-)  # fmt: skip
-
-
-class SubScore(BaseModel):
-    raw: float
-    max_raw: float
-    scaled: float | None
-    percentile: PercentileRange | None
-    n_items: int
-
-
-class ContaminationScore(BaseModel):
-    """The report's rule (Section 4): score the clean subset too and report the lower of the two."""
-
-    contaminated: list[str]
-    share: float
-    clean: SubScore | None
-    reported: str
-    rule: str = "lower of the full and the clean-subset score (GPT-4 report, Section 4)"
-
-
-class SectionScore(BaseModel):
-    id: str
-    raw: float
-    max_raw: float
-    weight: float
-    items: dict[str, int]
-
-
-class Reported(BaseModel):
-    """The score to state: the full score, or the clean-subset score when it is lower."""
-
-    basis: str
-    raw: float
-    max_raw: float
-    scaled: float | None
-    percentile: PercentileRange | None
-
-
-class ExamScore(BaseModel):
-    exam: str
-    title: str
-    raw: float
-    max_raw: float
-    accuracy: float
-    scale: str | None
-    scaled: float | None
-    composite: float | None = None
-    percentile: PercentileRange | None
-    ci: ScoreIntervals
-    items: dict[str, int]
-    sections: list[SectionScore]
-    approximation: str | None = None
-    provisional: list[str] = []
-    contamination: ContaminationScore | None = None
-    agreement: dict[str, float] | None = None
-    content_hash: str = ""
-    reported: Reported | None = None
-    """Filled by ``score``: what charts and comparisons show (see :class:`ContaminationScore`)."""
-
-    def headline(self) -> Reported:
-        full = Reported(
-            basis="full", raw=self.raw, max_raw=self.max_raw, scaled=self.scaled, percentile=self.percentile
-        )
-        return self.reported or full
-
-
-class RunScores(BaseModel):
-    schema_version: int = SCHEMA_VERSION
-    run_id: str
-    model: str
-    scored_at: str
-    exams: list[ExamScore]
-
-
-def counts(graded: Sequence[GradedItem]) -> dict[str, int]:
-    c: Counter[str] = Counter(g.status for g in graded)
-    out = {k: c.get(k, 0) for k in COUNT_KEYS}
-    out["total"] = len(graded)
-    out["graded"] = sum(1 for g in graded if g.status == "graded")
-    return out
 
 
 def scale_dirs_for(exam_path: Path, extra: Sequence[Path] = ()) -> list[Path]:
@@ -162,6 +78,8 @@ def _contamination(
     exam: Exam, scale: Scale | None, graded: dict[str, GradedItem], report: ContaminationReport,
     full_key: float, seed: int,
 ) -> ContaminationScore | None:  # fmt: skip
+    from examharness.contamination.report import clean_item_ids
+
     clean_ids = clean_item_ids(report, exam.id) & set(graded)
     all_ids = [item.id for _, item in exam.items() if item.id in graded]
     dirty = [i for i in all_ids if i not in clean_ids]
@@ -182,21 +100,17 @@ def _contamination(
     return ContaminationScore(contaminated=dirty, share=share, clean=clean, reported=reported)
 
 
-def _latest(path: Path) -> dict[tuple[str, str], GradedItem]:
-    return {(g.exam_id, g.item_id): g for g in read_jsonl(path, GradedItem)}
-
-
 def planned_items(exam: Exam, n_items: int) -> list[tuple[Section, Item]]:
     """The items a run asked (``--limit N`` asks the first N, in file order): only these are scored."""
     return exam.items()[:n_items]
 
 
 def grade_run(
-    cfg: RunConfig, run_dir: Path, records: list[ItemRecord], exams: dict[str, LoadedExam]
+    cfg: RunConfig, folder: RunFolder, records: list[ItemRecord], exams: dict[str, LoadedExam]
 ) -> list[GradedItem]:
     """Auto-grade every record; keep earlier model grades and apply human grades on top."""
-    previous = _latest(run_dir / GRADES_FILE)
-    human = _latest(run_dir / HUMAN_GRADES_FILE)
+    previous = folder.read_grades()
+    human = folder.read_human_grades()
     by_key = {r.key: r for r in records}
     graded: list[GradedItem] = []
     for ref in cfg.exams:
@@ -213,7 +127,7 @@ def grade_run(
             else:
                 g = grade_auto(record, item)
                 old = previous.get(key)
-                if g.status == "ungraded" and old is not None and old.source.startswith("grader:"):
+                if g.status == "ungraded" and old is not None and old.source == "grader":
                     g = old
             if key in human:
                 g = human[key]
@@ -228,7 +142,8 @@ def _section_scores(exam: Exam, graded: dict[str, GradedItem]) -> list[SectionSc
         if mine:
             raw = sum(g.points or 0.0 for g in mine)
             max_raw = sum(g.max_points for g in mine)
-            out.append(SectionScore(id=s.id, weight=s.weight, raw=raw, max_raw=max_raw, items=counts(mine)))
+            items = ItemCounts.of(mine)
+            out.append(SectionScore(id=s.id, weight=s.weight, raw=raw, max_raw=max_raw, items=items))
     return out
 
 
@@ -243,12 +158,10 @@ def _read_pairs(graded: list[GradedItem]) -> list[tuple[float, float]]:
 
 
 def score_graded(
-    cfg: RunConfig, exams: dict[str, LoadedExam], graded: list[GradedItem], run_dir: Path,
+    cfg: RunConfig, exams: dict[str, LoadedExam], graded: list[GradedItem], folder: RunFolder,
     *, scale_dirs: Sequence[Path] = (), n_boot: int = 1000, seed: int = 0,
 ) -> RunScores:  # fmt: skip
-    contamination = None
-    if (run_dir / CONTAMINATION_FILE).exists():
-        contamination = ContaminationReport.model_validate_json((run_dir / CONTAMINATION_FILE).read_text())
+    contamination = folder.read_contamination()
     scores = []
     for ref in cfg.exams:
         loaded = exams[ref.id]
@@ -256,12 +169,11 @@ def score_graded(
         mine = {g.item_id: g for g in graded if g.exam_id == ref.id}
         scale = load_exam_scale(loaded, scale_dirs)
         core = score_exam(scale, _section_items(exam, mine, set(mine)), n_boot=n_boot, seed=seed)
-        c = counts(list(mine.values()))
+        c = ItemCounts.of(mine.values())
         provisional = []
-        if c["error"]:
-            provisional.append(f"{c['error']} error item(s) scored 0: run --resume RUN --retry-errors")
-        if c["ungraded"] or c["grading_error"]:
-            n = c["ungraded"] + c["grading_error"]
+        if c.error:
+            provisional.append(f"{c.error} error item(s) scored 0: run --resume RUN --retry-errors")
+        if n := c.needs_grade:
             provisional.append(
                 f"{n} free-response item(s) without a grade scored 0: grade them with --grader-model, "
                 "or by hand with `examharness grade export`"
@@ -276,7 +188,7 @@ def score_graded(
         agree = None
         if pairs:
             a = agreement(pairs, 0.5)
-            agree = {"n": float(a.n), "exact": a.exact, "adjacent": a.adjacent}
+            agree = Agreement(n=a.n, exact=a.exact, adjacent=a.adjacent)
         full_key = core.scaled if core.scaled is not None else core.accuracy
         scores.append(ExamScore(
             exam=exam.id, title=exam.title, raw=core.raw, max_raw=core.max_raw,
@@ -317,26 +229,3 @@ def load_run_exams(cfg: RunConfig) -> dict[str, LoadedExam]:
             raise InputError.one(path, None, "exam", f"exam file of run {cfg.run_id} is gone")
         out[ref.id] = load_exam(path)
     return out
-
-
-def write_grades(run_dir: Path, graded: list[GradedItem]) -> None:
-    tmp = run_dir / (GRADES_FILE + ".tmp")
-    tmp.write_text("".join(g.model_dump_json() + "\n" for g in graded), encoding="utf-8")
-    tmp.replace(run_dir / GRADES_FILE)
-
-
-def write_scores(run_dir: Path, scores: RunScores) -> None:
-    write_json(run_dir / SCORES_FILE, scores)
-
-
-def load_scores(run_dir: Path) -> RunScores:
-    path = run_dir / SCORES_FILE
-    if not path.exists():
-        raise InputError.one(path, None, "scores", "no scores yet: run `examharness score RUN_DIR`")
-    return RunScores.model_validate_json(path.read_text(encoding="utf-8"))
-
-
-def read_run(run_dir: Path) -> tuple[RunConfig, list[ItemRecord]]:
-    if not (run_dir / "run.json").exists():
-        raise InputError.one(run_dir, None, "run", "not a run folder (no run.json)")
-    return read_run_config(run_dir), read_item_records(run_dir)

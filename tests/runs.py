@@ -132,7 +132,7 @@ def add_human_grade(run_dir: Path, exam_id: str, item_id: str, points: float,
     """Grade one rubric item by hand (as ``grade import`` would) and rescore the run."""
     grade = GradedItem(exam_id=exam_id, section_id=section_id, item_id=item_id,
                        item_type="free_response", status="graded", points=points,
-                       max_points=max_points, how="human", source="human:test")  # fmt: skip
+                       max_points=max_points, how="human", source="human", grader="test")  # fmt: skip
     with (run_dir / HUMAN_GRADES_FILE).open("a", encoding="utf-8") as f:
         f.write(grade.model_dump_json() + "\n")
     api.score_run(run_dir, n_boot=200, use_cache=False)

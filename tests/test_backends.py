@@ -11,9 +11,8 @@ from typing import Any
 import openai
 import pytest
 
-from examharness.backends.base import BackendError, ChatReply
+from examharness.backends.base import BackendError, ChatReply, StageParams
 from examharness.backends.openai_compat import OpenAIBackend, _retry_after, classify
-from examharness.records import StageParams
 from examharness.testing import Fault, FaultPolicy, ScriptedServer
 
 MESSAGES = [{"role": "user", "content": "hello"}]

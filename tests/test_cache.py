@@ -12,9 +12,9 @@ import pytest
 from conftest import Recorder, marker_of, write_mc_exam
 
 from examharness.api import RunOptions, run_exams
-from examharness.backends.base import ChatReply
+from examharness.backends.base import ChatReply, StageParams, Usage
 from examharness.cache import RequestCache, default_cache_path, request_key
-from examharness.records import StageParams, Usage, read_item_records
+from examharness.results import RunFolder
 from examharness.runner import Counters
 from examharness.testing import Fault, ScriptedServer
 
@@ -132,4 +132,4 @@ def test_failures_are_not_cached(tmp_path: Path) -> None:
         _, second = run_exams(opts)
     assert first.errors == 1 and rows(cache) == 5
     assert (second.cached, second.errors) == (5, 1) and second.requests == 2
-    assert {r.item_id: r.status for r in read_item_records(run_dir)}["q002"] == "error"
+    assert {r.item_id: r.status for r in RunFolder(run_dir).read_items()}["q002"] == "error"

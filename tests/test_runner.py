@@ -16,7 +16,8 @@ from examharness.api import RunOptions, run_exams, score_run
 from examharness.exam import MCItem
 from examharness.importers import write_exam_yaml
 from examharness.importers.mmlu import import_mmlu
-from examharness.records import ITEMS_FILE, ItemRecord, read_item_records, read_jsonl, read_run_config
+from examharness.records import ITEMS_FILE, ItemRecord
+from examharness.results import RunFolder, read_jsonl
 from examharness.runner import Counters
 from examharness.testing import (
     Fault,
@@ -45,11 +46,11 @@ def go(exam: SmallExam, srv: ScriptedServer, tmp_path: Path, **options: Any) -> 
 
 def records_by_marker(run_dir: Path) -> dict[str, ItemRecord]:
     """Latest record per item, keyed by the item's marker (item ``q005`` is ``QID-005``)."""
-    return {"QID-" + r.item_id.removeprefix("q"): r for r in read_item_records(run_dir)}
+    return {"QID-" + r.item_id.removeprefix("q"): r for r in RunFolder(run_dir).read_items()}
 
 
 def raw_lines(run_dir: Path) -> list[ItemRecord]:
-    return read_jsonl(run_dir / ITEMS_FILE, ItemRecord)
+    return read_jsonl(run_dir / ITEMS_FILE, ItemRecord).records
 
 
 def test_clean_run_counts_exactly_the_correct_answers(tmp_path: Path, small_exam: SmallExam) -> None:
@@ -60,9 +61,9 @@ def test_clean_run_counts_exactly_the_correct_answers(tmp_path: Path, small_exam
     assert len(records) == small_exam.n_items == counters.ok
     assert {r.item_id for r in records} == {f"q{i:03d}" for i in range(small_exam.n_items)}
     items = score_run(run_dir, n_boot=0).exams[0].items
-    assert items["correct"] == small_exam.n_correct
-    assert items["incorrect"] == small_exam.n_items - small_exam.n_correct
-    assert items["total"] == small_exam.n_items
+    assert items.correct == small_exam.n_correct
+    assert items.incorrect == small_exam.n_items - small_exam.n_correct
+    assert items.total == small_exam.n_items
 
 
 def test_imported_mmlu_exam_is_scored_against_its_answers(tmp_path: Path) -> None:
@@ -85,8 +86,8 @@ def test_imported_mmlu_exam_is_scored_against_its_answers(tmp_path: Path) -> Non
         run_dir, counters = run_exams(opts)
     assert counters.ok == len(letters)
     items = score_run(run_dir, n_boot=0).exams[0].items
-    assert items["correct"] == letters.count("B")
-    assert items["correct"] + items["incorrect"] == len(letters)
+    assert items.correct == letters.count("B")
+    assert items.correct + items.incorrect == len(letters)
 
 
 def faulty(stuck: dict[str, bool], seed: int) -> FaultPolicy:
@@ -145,13 +146,13 @@ def test_faults_retries_errors_and_resume(tmp_path: Path) -> None:
         assert "after 3 attempts" in stuck_rec.error
         assert [r.status for r in log if r.last_user and "QID-005" in r.last_user] == [500] * 3
         assert counters.errors == 1 and counters.empty == len(emptied)
-        summary = read_run_config(run_dir).summary
+        summary = RunFolder(run_dir).read_config().summary
         assert (summary["error"], summary["empty"], summary["items"]) == (1, len(emptied), 60)
 
         scores = score_run(run_dir, n_boot=0).exams[0]
         ok = [m for m, rec in records.items() if rec.status == "ok"]
-        assert scores.items["error"] == 1 and scores.items["empty"] == len(emptied)
-        assert scores.items["correct"] == sum(exam.replies[m] == exam.answers[m] for m in ok)
+        assert scores.items.error == 1 and scores.items.empty == len(emptied)
+        assert scores.items.correct == sum(exam.replies[m] == exam.answers[m] for m in ok)
         assert any("retry-errors" in p for p in scores.provisional)
 
         # --resume RUN --retry-errors redoes only the error item once the fault clears.
@@ -164,8 +165,8 @@ def test_faults_retries_errors_and_resume(tmp_path: Path) -> None:
     assert again.total == 1 and again.ok == 1
     assert sent and {r.last_user and "QID-005" in r.last_user for r in sent} == {True}
     assert records_by_marker(run_dir)["QID-005"].status == "ok"
-    assert len(read_item_records(run_dir)) == exam.n_items
-    assert score_run(run_dir, n_boot=0).exams[0].items["error"] == 0
+    assert len(RunFolder(run_dir).read_items()) == exam.n_items
+    assert score_run(run_dir, n_boot=0).exams[0].items.error == 0
 
 
 def test_resume_without_retry_errors_sends_nothing(tmp_path: Path, small_exam: SmallExam) -> None:
@@ -195,9 +196,9 @@ def test_rerun_is_served_from_cache_and_no_cache_sends_again(tmp_path: Path) -> 
     assert (second.requests, second.cached) == (0, exam.n_items)
     assert (third.requests, third.cached) == (exam.n_items, 0)
     assert second_s < 0.5 * first_s
-    replies = {r.item_id: r.final_reply for r in read_item_records(first_dir)}
-    assert {r.item_id: r.final_reply for r in read_item_records(second_dir)} == replies
-    assert all(s.cached for r in read_item_records(second_dir) for s in r.stages)
+    replies = {r.item_id: r.final_reply for r in RunFolder(first_dir).read_items()}
+    assert {r.item_id: r.final_reply for r in RunFolder(second_dir).read_items()} == replies
+    assert all(s.cached for r in RunFolder(second_dir).read_items() for s in r.stages)
 
 
 def test_two_stage_records_both_stages(tmp_path: Path) -> None:
@@ -215,11 +216,11 @@ def test_two_stage_records_both_stages(tmp_path: Path) -> None:
     for b in answers:
         assert b["messages"][1]["role"] == "assistant"
         assert b["messages"][1]["content"].startswith("Explanation: worked it out.")
-    for rec in read_item_records(run_dir):
+    for rec in RunFolder(run_dir).read_items():
         assert [s.stage for s in rec.stages] == ["explanation", "answer"]
         assert len(rec.final_reply or "") == 1
     items = score_run(run_dir, n_boot=0).exams[0].items
-    assert items["correct"] == exam.n_correct
+    assert items.correct == exam.n_correct
 
 
 def test_letter_if_needed_asks_only_when_the_explanation_has_no_answer(tmp_path: Path) -> None:
@@ -235,7 +236,7 @@ def test_letter_if_needed_asks_only_when_the_explanation_has_no_answer(tmp_path:
     for marker, rec in records.items():
         expected = ["explanation", "answer"] if marker in vague else ["explanation"]
         assert [s.stage for s in rec.stages] == expected
-    assert score_run(run_dir, n_boot=0).exams[0].items["correct"] == exam.n_correct
+    assert score_run(run_dir, n_boot=0).exams[0].items.correct == exam.n_correct
 
 
 def test_api_key_is_never_written(tmp_path: Path, small_exam: SmallExam,
@@ -249,7 +250,7 @@ def test_api_key_is_never_written(tmp_path: Path, small_exam: SmallExam,
     assert {p.name for p in files} >= {"run.json", "items.jsonl", "grades.jsonl", "scores.json"}
     for p in [*files, *(p for p in (tmp_path / "cache").rglob("*") if p.is_file())]:
         assert secret.encode() not in p.read_bytes(), p
-    assert read_run_config(run_dir).summary["ok"] == small_exam.n_items
+    assert RunFolder(run_dir).read_config().summary["ok"] == small_exam.n_items
 
 
 def test_missing_api_key_is_an_input_error(tmp_path: Path, small_exam: SmallExam,
@@ -304,14 +305,14 @@ def test_resume_keeps_the_sampling_the_run_started_with(tmp_path: Path) -> None:
             cache_path=tmp_path / "c.sqlite", temperature=0.9, max_tokens=33, limit=3,
         )  # fmt: skip
         run_dir, _ = run_exams(opts)
-        cfg = read_run_config(run_dir)
+        cfg = RunFolder(run_dir).read_config()
         # Forget the last record, as if the run had been killed before it was written.
         lines = (run_dir / ITEMS_FILE).read_text().splitlines()
         (run_dir / ITEMS_FILE).write_text("\n".join(lines[:-1]) + "\n")
         run_exams(RunOptions(resume=run_dir, cache_path=tmp_path / "other.sqlite"))
     assert len(recorder.bodies) == 4  # three items, then the forgotten one again
     assert all(b["temperature"] == 0.9 and b["max_tokens"] == 33 for b in recorder.bodies)
-    assert len(read_item_records(run_dir)) == 3
+    assert len(RunFolder(run_dir).read_items()) == 3
     assert cfg.exams[0].sampling["mc"].temperature == 0.9
 
 
@@ -324,7 +325,7 @@ def test_run_json_summary_covers_the_whole_run_after_resume(tmp_path: Path) -> N
         lines = (run_dir / ITEMS_FILE).read_text().splitlines()
         (run_dir / ITEMS_FILE).write_text("\n".join(lines[:-2]) + "\n")
         run_exams(RunOptions(resume=run_dir, cache_path=tmp_path / "other.sqlite"))
-    summary = read_run_config(run_dir).summary
+    summary = RunFolder(run_dir).read_config().summary
     assert (summary["items"], summary["ok"], summary["sessions"]) == (6, 6, 2)
     assert summary["requests_sent"] == 8  # six in the first session, the two forgotten ones again
 
@@ -332,9 +333,10 @@ def test_run_json_summary_covers_the_whole_run_after_resume(tmp_path: Path) -> N
 def test_an_unexpected_backend_exception_is_an_error_item_not_a_crash(tmp_path: Path) -> None:
     import asyncio
 
+    from examharness.backends.base import StageParams
     from examharness.exam import load_exam
     from examharness.prompts import Renderer
-    from examharness.records import SectionSampling, StageParams
+    from examharness.records import SectionSampling
     from examharness.runner import RetryPolicy, RunContext, WorkItem, run_item
 
     class Broken:

@@ -17,7 +17,8 @@ import yaml
 
 from examharness.api import GraderOptions, RunOptions, run_exams, score_run
 from examharness.cli import main
-from examharness.records import CONTAMINATION_FILE
+from examharness.records import CONTAMINATION_FILE, Agreement
+from examharness.results import RunFolder
 from examharness.testing import ScriptedServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,7 +72,7 @@ def test_gre_quant_scores_match_hand_computation(tmp_path: Path) -> None:
         run_dir = _run(tmp_path, exam, srv)
     scores = score_run(run_dir, n_boot=200)
     e = scores.exams[0]
-    assert e.items["correct"] == 33 and e.items["incorrect"] == 6 and e.items["unparseable"] == 1
+    assert e.items.correct == 33 and e.items.incorrect == 6 and e.items.unparseable == 1
     assert e.raw == 33 and e.max_raw == 40 and e.scaled == 163
     table = json.loads((REPO.parent / "shared/reference/percentiles/gre_quantitative.json").read_text())
     below = dict(table["table"])
@@ -135,9 +136,9 @@ def test_grader_model_two_reads_and_adjudication(tmp_path: Path) -> None:
     assert grades["f1"]["points"] == 3 and grades["f1"]["reads"] == [3, 3] and not grades["f1"]["adjudicated"]
     assert grades["f2"]["adjudicated"] and grades["f2"]["reads"] == [0, 4, 3]
     assert grades["f2"]["points"] == 3.5  # third read 3 with the closer read 4
-    assert grades["f1"]["source"] == "grader:grader"
-    assert scores.exams[0].raw == 6.5 and scores.exams[0].items["graded"] == 2
-    assert scores.exams[0].agreement == {"n": 2.0, "exact": 0.5, "adjacent": 0.5}
+    assert (grades["f1"]["source"], grades["f1"]["grader"]) == ("grader", "grader")
+    assert scores.exams[0].raw == 6.5 and scores.exams[0].items.graded == 2
+    assert scores.exams[0].agreement == Agreement(n=2, exact=0.5, adjacent=0.5)
 
 
 def test_unparseable_grader_reply_is_a_grading_error(tmp_path: Path) -> None:
@@ -147,7 +148,7 @@ def test_unparseable_grader_reply_is_a_grading_error(tmp_path: Path) -> None:
         run_dir = _run(tmp_path, exam, srv)
         grader = GraderOptions(model="grader", base_url=srv.base_url)
         scores = score_run(run_dir, grader=grader, n_boot=0, cache_path=tmp_path / "cache.sqlite")
-    assert scores.exams[0].items["grading_error"] == 2
+    assert scores.exams[0].items.grading_error == 2
     assert any("without a grade" in p for p in scores.exams[0].provisional)
 
 
@@ -209,12 +210,11 @@ def test_reported_score_follows_the_contamination_rule_into_chart_data(tmp_path:
     corpus.write_text("".join(f"question number {i} zq{i}zq\n" for i in range(30, 40)))
     assert main(["contamination", str(exam), "--corpus", str(corpus), "--run", str(run_dir)]) == 0
     from examharness.chartcmd import run_series
-    from examharness.scorecard import load_scores
 
-    e = load_scores(run_dir).exams[0]
+    e = RunFolder(run_dir).read_scores().exams[0]
     assert e.reported is not None and e.reported.basis == "clean"
     assert e.reported.scaled == 130 + round(40 * 10 / 30) and e.scaled == 150
-    series = run_series([load_scores(run_dir)])[0]
+    series = run_series([RunFolder(run_dir).read_scores()])[0]
     assert e.reported.percentile is not None
     assert series.values["Scripted quant"] == e.reported.percentile.low
 
@@ -225,6 +225,6 @@ def test_limit_scores_only_the_items_run(tmp_path: Path) -> None:
     with ScriptedServer(responder=_responder(answers, set(range(11)), set())) as srv:
         run_dir = _run(tmp_path, exam, srv, limit=16)
     e = score_run(run_dir, n_boot=0).exams[0]
-    assert (e.raw, e.max_raw, e.items["total"], e.items["error"]) == (11, 16, 16, 0)
+    assert (e.raw, e.max_raw, e.items.total, e.items.error) == (11, 16, 16, 0)
     assert e.scaled == 158  # 130 + 40 x 11/16 = 157.5, rounded half up
     assert any("--limit" in p for p in e.provisional)

@@ -9,7 +9,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from examharness.records import StageParams, Usage
+from pydantic import BaseModel, ConfigDict
+
+Message = dict[str, Any]
+"""One chat message as the OpenAI API takes it: ``{"role": ..., "content": str | list[part]}``."""
+
+
+class StageParams(BaseModel):
+    """Generation parameters of one request: part of the cache key."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    temperature: float
+    max_tokens: int
+    seed: int | None = None
+    stop: list[str] | None = None
+
+
+class Usage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -35,7 +56,7 @@ class ChatBackend(Protocol):
     max_concurrency: int | None
     """Requests the backend can usefully take at once (the embedded server answers one at a time)."""
 
-    async def complete(self, messages: list[dict[str, Any]], params: StageParams) -> ChatReply:
+    async def complete(self, messages: list[Message], params: StageParams) -> ChatReply:
         """One chat completion; raise :class:`BackendError` on failure."""
         ...
 

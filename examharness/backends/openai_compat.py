@@ -13,8 +13,7 @@ from typing import Any
 
 import openai
 
-from examharness.backends.base import BackendError, ChatReply
-from examharness.records import StageParams, Usage
+from examharness.backends.base import BackendError, ChatReply, StageParams, Usage
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 

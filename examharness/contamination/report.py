@@ -78,7 +78,10 @@ def clean_item_ids(report: ContaminationReport, exam_id: str) -> set[str]:
 
 
 def save_report(report: ContaminationReport, path: Path) -> None:
-    path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    try:
+        path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    except OSError as err:
+        raise InputError.one(path, None, "--out", f"cannot write: {err.strerror or err}") from None
 
 
 def load_report(path: Path) -> ContaminationReport:

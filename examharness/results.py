@@ -1,0 +1,286 @@
+"""The run folder, ``results/<run-id>/``: the one place its files are read and written.
+
+Every reader validates against the file's model (:mod:`examharness.records`) and refuses what it
+cannot trust with one :class:`InputError` line ``FILE[:LINE]: field: what is wrong`` — a missing
+``run.json``, invalid UTF-8, an empty or truncated file, a garbage JSONL line, an unknown
+``schema_version`` — and changes nothing. Writers are atomic (a crash leaves the old file or the
+new one) and turn an unwritable folder into the same kind of line.
+
+``items.jsonl`` is appended to while a run goes on, so a killed run may leave a torn last line:
+readers ignore it (the item counts as not run). A damaged line elsewhere is an error for readers;
+only :meth:`RunFolder.set_aside_damaged_items` (used by ``run --resume``) moves damaged lines to
+``items.damaged.jsonl`` so that their items are asked again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from examharness.errors import InputError, Problem
+from examharness.records import (
+    CONTAMINATION_FILE,
+    GRADES_FILE,
+    HUMAN_GRADES_FILE,
+    ITEMS_FILE,
+    RUN_FILE,
+    SCHEMA_VERSION,
+    SCORES_FILE,
+    GradedItem,
+    ItemRecord,
+    RunConfig,
+    RunScores,
+)
+
+if TYPE_CHECKING:
+    from examharness.contamination.report import ContaminationReport
+
+M = TypeVar("M", bound=BaseModel)
+DAMAGED_ITEMS_FILE = "items.damaged.jsonl"
+
+
+def _cannot(path: Path, verb: str, err: OSError) -> InputError:
+    return InputError.one(path, None, "(file)", f"cannot {verb}: {err.strerror or err}")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise _cannot(path, "read", err) from None
+
+
+def parse_model(path: Path, line: int | None, raw: bytes, model: type[M]) -> M:
+    """One JSON document (a whole file, or one JSONL line numbered ``line``) as ``model``."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        at = (line or 1) + raw.count(b"\n", 0, err.start)
+        raise InputError.one(path, at, "(file)", f"not UTF-8 text (byte {raw[err.start]:#04x})") from None
+    if not text.strip():
+        raise InputError.one(path, line, "(file)", "empty file")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        what = f"not valid JSON ({err.msg}, column {err.colno}): damaged or cut short"
+        raise InputError.one(path, line or err.lineno, "(file)", what) from None
+    if not isinstance(data, dict):
+        raise InputError.one(path, line, "(file)", f"expected a JSON object, found {type(data).__name__}")
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        what = f"unknown schema_version {version!r}: this examharness reads version {SCHEMA_VERSION}"
+        raise InputError.one(path, line, "schema_version", what)
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(map(str, first["loc"])) or "(file)"
+        raise InputError.one(path, line, field, first["msg"]) from None
+
+
+def read_model(path: Path, model: type[M]) -> M:
+    return parse_model(path, None, _read_bytes(path), model)
+
+
+def write_model(path: Path, model: BaseModel) -> None:
+    """Write atomically: a crash leaves the old file or the new one, never half of either."""
+    _write_text(path, model.model_dump_json(indent=2) + "\n")
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise _cannot(path, "write", err) from None
+
+
+@dataclass(frozen=True)
+class JsonlLines(Generic[M]):
+    """A JSONL file read line by line: the good records, and the lines that are not."""
+
+    records: list[M]
+    damaged: list[tuple[Problem, bytes]]
+    """Lines that cannot be read, with their bytes (a torn last line included)."""
+    torn: bool
+    """Whether the last damaged line is an unfinished last line (a killed writer's)."""
+
+    def check(self, hint: str) -> None:
+        """Raise on a damaged line that is not a killed writer's torn last line."""
+        bad = self.damaged[:-1] if self.torn else self.damaged
+        if bad:
+            first = bad[0][0]
+            more = f" (and {len(bad) - 1} more damaged line(s))" if len(bad) > 1 else ""
+            raise InputError([Problem(first.file, first.line, first.field, f"{first.message}{more}; {hint}")])
+
+
+def read_jsonl(path: Path, model: type[M]) -> JsonlLines[M]:
+    if not path.exists():
+        return JsonlLines([], [], torn=False)
+    data = _read_bytes(path)
+    records: list[M] = []
+    damaged: list[tuple[Problem, bytes]] = []
+    lines = data.split(b"\n")
+    for n, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            records.append(parse_model(path, n, raw, model))
+        except InputError as err:
+            damaged.append((err.problems[0], raw))
+    torn = bool(damaged) and not data.endswith(b"\n") and damaged[-1][1] == lines[-1]
+    return JsonlLines(records, damaged, torn=torn)
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a killed writer's unfinished last line, so the next record starts on a line of its own."""
+    if not path.exists():
+        return
+    with path.open("rb+") as f:
+        size = end = f.seek(0, os.SEEK_END)
+        while end > 0:
+            start = max(end - 65536, 0)
+            f.seek(start)
+            cut = f.read(end - start).rfind(b"\n")
+            if cut >= 0:
+                if start + cut + 1 < size:
+                    f.truncate(start + cut + 1)
+                return
+            end = start
+        f.truncate(0)
+
+
+class JsonlAppender:
+    """Appends one JSON line per record and hands it to the OS before returning.
+
+    Flushing (not fsyncing) each line keeps the runner fast; it survives the process being killed.
+    ``close`` fsyncs, so a finished run also survives power loss.
+    """
+
+    def __init__(self, path: Path) -> None:
+        try:
+            _drop_torn_tail(path)
+            self._f = path.open("a", encoding="utf-8")
+        except OSError as err:
+            raise _cannot(path, "write", err) from None
+
+    def append(self, model: BaseModel) -> None:
+        self._f.write(model.model_dump_json() + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+
+
+def _latest_items(records: Iterable[ItemRecord]) -> list[ItemRecord]:
+    """The latest record per item (a retried item's newer record replaces the older)."""
+    return list({r.key: r for r in records}.values())
+
+
+def _latest_grades(grades: Iterable[GradedItem]) -> dict[tuple[str, str], GradedItem]:
+    return {(g.exam_id, g.item_id): g for g in grades}
+
+
+class RunFolder:
+    """One run folder. ``RunFolder.open`` is for an existing run; the constructor does not check."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> RunFolder:
+        if not (path / RUN_FILE).is_file():
+            raise InputError.one(path, None, "run", "not a run folder (no run.json)")
+        return cls(path)
+
+    def create(self) -> None:
+        """Make the folder of a new run (an existing folder is fine for a resumed one)."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise _cannot(self.path, "create the run folder", err) from None
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def read_config(self) -> RunConfig:
+        return read_model(self.file(RUN_FILE), RunConfig)
+
+    def write_config(self, cfg: RunConfig) -> None:
+        write_model(self.file(RUN_FILE), cfg)
+
+    def read_items(self) -> list[ItemRecord]:
+        """The latest record per item; a damaged line (other than a torn last one) is an error."""
+        lines = read_jsonl(self.file(ITEMS_FILE), ItemRecord)
+        lines.check(f"`examharness run --resume {self.path}` sets it aside and asks its item again")
+        return _latest_items(lines.records)
+
+    def set_aside_damaged_items(self, warn: Callable[[str], None]) -> None:
+        """Move damaged lines of ``items.jsonl`` to ``items.damaged.jsonl`` (kept, not lost), so that
+        a resumed run asks their items again; each is reported through ``warn``."""
+        path = self.file(ITEMS_FILE)
+        lines = read_jsonl(path, ItemRecord)
+        if not lines.damaged:
+            return
+        for problem, _ in lines.damaged:
+            warn(f"{problem}: skipped; the item is asked again (line kept in {DAMAGED_ITEMS_FILE})")
+        kept = b"".join(raw + b"\n" for _, raw in lines.damaged)
+        try:
+            with self.file(DAMAGED_ITEMS_FILE).open("ab") as f:
+                f.write(kept)
+        except OSError as err:
+            raise _cannot(self.file(DAMAGED_ITEMS_FILE), "write", err) from None
+        _write_text(path, "".join(r.model_dump_json() + "\n" for r in lines.records))
+
+    def append_items(self) -> JsonlAppender:
+        return JsonlAppender(self.file(ITEMS_FILE))
+
+    def read_grades(self) -> dict[tuple[str, str], GradedItem]:
+        """The stored grades by ``(exam_id, item_id)`` (empty before the first ``score``)."""
+        lines = read_jsonl(self.file(GRADES_FILE), GradedItem)
+        lines.check(f"run `examharness score {self.path}` to grade the run again")
+        return _latest_grades(lines.records)
+
+    def write_grades(self, graded: list[GradedItem]) -> None:
+        _write_text(self.file(GRADES_FILE), "".join(g.model_dump_json() + "\n" for g in graded))
+
+    def read_human_grades(self) -> dict[tuple[str, str], GradedItem]:
+        lines = read_jsonl(self.file(HUMAN_GRADES_FILE), GradedItem)
+        lines.check("fix or delete the line, then import the grades again")
+        return _latest_grades(lines.records)
+
+    def append_human_grades(self) -> JsonlAppender:
+        return JsonlAppender(self.file(HUMAN_GRADES_FILE))
+
+    def read_scores(self) -> RunScores:
+        path = self.file(SCORES_FILE)
+        if not path.exists():
+            raise InputError.one(path, None, "scores", "no scores yet: run `examharness score RUN_DIR`")
+        return read_model(path, RunScores)
+
+    def write_scores(self, scores: RunScores) -> None:
+        write_model(self.file(SCORES_FILE), scores)
+
+    def read_contamination(self) -> ContaminationReport | None:
+        """The stored contamination check, if one was stored with ``contamination --run``."""
+        path = self.file(CONTAMINATION_FILE)
+        if not path.exists():
+            return None
+        from examharness.contamination.report import ContaminationReport
+
+        return read_model(path, ContaminationReport)
+
+    def write_contamination(self, report: BaseModel) -> None:
+        write_model(self.file(CONTAMINATION_FILE), report)
