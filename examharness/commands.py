@@ -18,7 +18,7 @@ def _print_json(data: object) -> None:
 
 
 def validate(args: argparse.Namespace) -> int:
-    from examharness.scorecard import REPO_SCALES
+    from examharness.scales import REPO_SCALES
     from examharness.validate import validate_paths
 
     problems = validate_paths(args.paths, user_prompts=args.prompts, scale_dirs=[REPO_SCALES])

@@ -18,13 +18,14 @@ from examharness.exam import (
     Exam,
     FreeResponseItem,
     Item,
+    LoadedExam,
     MCItem,
     MultiSelectItem,
     NumericItem,
     Section,
 )
 from examharness.extract import Extraction, extract_choice, extract_numeric, numeric_matches
-from examharness.records import NEEDS_GRADE, GradedItem, ItemRecord
+from examharness.records import NEEDS_GRADE, GradedItem, ItemRecord, RunConfig
 from examharness.rubric import grade_response, grader_messages, grader_vars
 
 Ask = Callable[[list[dict[str, Any]], int], Awaitable[str]]
@@ -140,6 +141,42 @@ async def grade_with_model(
 
 def item_index(exam: Exam) -> dict[str, tuple[Section, Item]]:
     return {item.id: (section, item) for section, item in exam.items()}
+
+
+def planned_items(exam: Exam, n_items: int) -> list[tuple[Section, Item]]:
+    """The items a run asked (``--limit N`` asks the first N, in file order): only these are scored."""
+    return exam.items()[:n_items]
+
+
+def grade_run(
+    cfg: RunConfig, records: list[ItemRecord], exams: dict[str, LoadedExam], *,
+    previous: dict[tuple[str, str], GradedItem], human: dict[tuple[str, str], GradedItem],
+) -> list[GradedItem]:  # fmt: skip
+    """Auto-grade every planned item of the run (an item with no record is an ``error``, "not
+    run"); keep ``previous`` grader-model grades of answers still ungraded; ``human`` grades
+    (by ``(exam_id, item_id)``) override everything."""
+    by_key = {r.key: r for r in records}
+    graded: list[GradedItem] = []
+    for ref in cfg.exams:
+        loaded = exams[ref.id]
+        for section, item in planned_items(loaded.exam, ref.n_items):
+            key = (ref.id, item.id)
+            record = by_key.get(key)
+            if record is None:
+                g = GradedItem(
+                    exam_id=ref.id, section_id=section.id, item_id=item.id, item_type=item.type,
+                    status="error", points=0.0, max_points=item.max_points, how="not run",
+                    rationale="no record: the run did not finish; use run --resume",
+                )  # fmt: skip
+            else:
+                g = grade_auto(record, item)
+                old = previous.get(key)
+                if g.status == "ungraded" and old is not None and old.source == "grader":
+                    g = old
+            if key in human:
+                g = human[key]
+            graded.append(g)
+    return graded
 
 
 def needs_rubric(graded: Sequence[GradedItem]) -> list[GradedItem]:

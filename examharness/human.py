@@ -21,10 +21,9 @@ from pydantic import BaseModel
 
 from examharness.errors import InputError, Problem
 from examharness.exam import EssayItem, FreeResponseItem, LoadedExam
-from examharness.grading import item_index
+from examharness.grading import grade_run, item_index
 from examharness.records import NEEDS_GRADE, GradedItem
-from examharness.results import RunFolder
-from examharness.scorecard import grade_run, load_run_exams
+from examharness.results import RunFolder, load_run_exams
 
 COLUMNS = ["exam_id", "item_id", "section_id", "item_type", "prompt", "rubric", "reference",
            "scale_min", "scale_max", "scale_step", "response", "points", "grader", "comment"]  # fmt: skip
@@ -80,7 +79,8 @@ def export_grades(run_dir: Path, out_csv: Path, all_items: bool = False) -> int:
     targets = _targets(exams)
     replies = {r.key: r.final_reply for r in records}
     rows = []
-    for g in grade_run(cfg, folder, records, exams):
+    graded = grade_run(cfg, records, exams, previous=folder.read_grades(), human=folder.read_human_grades())
+    for g in graded:
         target = targets.get((g.exam_id, g.item_id))
         if target is None or g.status == "error" or (not all_items and g.status not in NEEDS_GRADE):
             continue

@@ -20,11 +20,13 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from examharness.contamfile import ContaminationReport
 from examharness.errors import InputError, Problem
+from examharness.exam import LoadedExam, load_exam
 from examharness.records import (
     CONTAMINATION_FILE,
     GRADES_FILE,
@@ -38,9 +40,6 @@ from examharness.records import (
     RunConfig,
     RunScores,
 )
-
-if TYPE_CHECKING:
-    from examharness.contamination.report import ContaminationReport
 
 M = TypeVar("M", bound=BaseModel)
 DAMAGED_ITEMS_FILE = "items.damaged.jsonl"
@@ -278,9 +277,18 @@ class RunFolder:
         path = self.file(CONTAMINATION_FILE)
         if not path.exists():
             return None
-        from examharness.contamination.report import ContaminationReport
-
         return read_model(path, ContaminationReport)
 
-    def write_contamination(self, report: BaseModel) -> None:
+    def write_contamination(self, report: ContaminationReport) -> None:
         write_model(self.file(CONTAMINATION_FILE), report)
+
+
+def load_run_exams(cfg: RunConfig) -> dict[str, LoadedExam]:
+    """The exam files a run was made from, by exam id (a moved or deleted file is an error)."""
+    out = {}
+    for ref in cfg.exams:
+        path = Path(ref.path)
+        if not path.exists():
+            raise InputError.one(path, None, "exam", f"exam file of run {cfg.run_id} is gone")
+        out[ref.id] = load_exam(path)
+    return out

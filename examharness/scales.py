@@ -18,6 +18,7 @@ table is not monotonic at raw 17``.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -244,6 +245,35 @@ class Scale(Strict):
     percentile: Percentile | None = None
 
 
+REPO_SCALES = Path(__file__).resolve().parents[1] / "exams" / "scales"
+"""The built-in scales (the project's ``exams/scales``)."""
+
+
+def is_scale_path(name: str) -> bool:
+    """The one name-or-path rule: ``scoring.scale`` is a path when it looks like a file, else a name."""
+    return name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name
+
+
+def scale_dirs_for(exam_path: Path, extra: Sequence[Path] = ()) -> list[Path]:
+    """Where a scale name is looked up, in order: given folders, ``scales/`` beside the exam or one
+    up, the built-in scales."""
+    dirs = [*extra, exam_path.parent / "scales", exam_path.parent.parent / "scales", REPO_SCALES]
+    out: list[Path] = []
+    for d in dirs:
+        if d.resolve() not in {o.resolve() for o in out}:
+            out.append(d)
+    return out
+
+
+def exam_scale(exam_path: Path, scale: str | Scale | None, extra_dirs: Sequence[Path] = ()) -> Scale | None:
+    """The scale an exam file names (a path is relative to the exam file), inlines, or None."""
+    if scale is None or isinstance(scale, Scale):
+        return scale
+    if is_scale_path(scale):
+        return load_scale(exam_path.parent / scale, [])
+    return load_scale(scale, scale_dirs_for(exam_path, extra_dirs))
+
+
 def load_scale(name_or_path: str | Path, search_dirs: list[Path]) -> Scale:
     """Load a scale by name (``<dir>/<name>.yaml``, first dir that has it) or by path.
 
@@ -251,7 +281,7 @@ def load_scale(name_or_path: str | Path, search_dirs: list[Path]) -> Scale:
     file whose ``id`` differs from its file name.
     """
     text = str(name_or_path)
-    if text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text:
+    if is_scale_path(text):
         path = Path(text)
     else:
         candidates = [d / f"{text}.yaml" for d in search_dirs]

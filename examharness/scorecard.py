@@ -1,27 +1,24 @@
-"""``score``: recompute grades and scores of a run folder from its stored replies.
+"""From a run's graded items to its ``scores.json`` (:class:`RunScores`): per exam the raw,
+scaled and percentile scores with intervals, item counts, provisional notes, grader agreement and
+the contamination rule (the clean subset's score when it is lower).
 
-No model is called unless a grader model is configured for free-response items that have no
-grade yet (its replies are cached like any request). Human grades (``human_grades.jsonl``)
-override model grades. The result is ``scores.json`` (:class:`RunScores`), which every view
-(report, compare, chart, HTML) reads; views never recompute.
+Grades come from :mod:`examharness.grading`; this module reads no file and calls no model.
+Every view (report, compare, chart, HTML) reads the result; views never recompute.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from examharness.errors import InputError
-from examharness.exam import Exam, Item, LoadedExam, Section, load_exam
-from examharness.grading import grade_auto
+from examharness.contamfile import ContaminationReport, clean_item_ids
+from examharness.exam import Exam, LoadedExam
 from examharness.records import (
     Agreement,
     ContaminationScore,
     ExamScore,
     GradedItem,
     ItemCounts,
-    ItemRecord,
     Reported,
     RunConfig,
     RunScores,
@@ -29,35 +26,9 @@ from examharness.records import (
     SubScore,
     now,
 )
-from examharness.results import RunFolder
 from examharness.rubric import agreement
-from examharness.scales import Scale, load_scale
+from examharness.scales import Scale, exam_scale
 from examharness.scoring import SectionItems, score_exam
-
-if TYPE_CHECKING:
-    from examharness.contamination.report import ContaminationReport
-
-REPO_SCALES = Path(__file__).resolve().parents[1] / "exams" / "scales"
-
-
-def scale_dirs_for(exam_path: Path, extra: Sequence[Path] = ()) -> list[Path]:
-    """Where a scale name is looked up: given folders, ``scales/`` beside the exam or one up, the
-    project's ``exams/scales``."""
-    dirs = [*extra, exam_path.parent / "scales", exam_path.parent.parent / "scales", REPO_SCALES]
-    out: list[Path] = []
-    for d in dirs:
-        if d.resolve() not in {o.resolve() for o in out}:
-            out.append(d)
-    return out
-
-
-def load_exam_scale(loaded: LoadedExam, extra_dirs: Sequence[Path] = ()) -> Scale | None:
-    name = loaded.exam.scoring.scale
-    if name is None or isinstance(name, Scale):
-        return name
-    if name.endswith((".yaml", ".yml")) or "/" in name:
-        return load_scale(loaded.path.parent / name, [])
-    return load_scale(name, scale_dirs_for(loaded.path, extra_dirs))
 
 
 def _section_items(exam: Exam, graded: dict[str, GradedItem], keep: set[str] | None) -> list[SectionItems]:
@@ -78,8 +49,6 @@ def _contamination(
     exam: Exam, scale: Scale | None, graded: dict[str, GradedItem], report: ContaminationReport,
     full_key: float, seed: int,
 ) -> ContaminationScore | None:  # fmt: skip
-    from examharness.contamination.report import clean_item_ids
-
     clean_ids = clean_item_ids(report, exam.id) & set(graded)
     all_ids = [item.id for _, item in exam.items() if item.id in graded]
     dirty = [i for i in all_ids if i not in clean_ids]
@@ -98,41 +67,6 @@ def _contamination(
         reported = "clean" if clean_key < full_key else "full"
     share = len(dirty) / len(all_ids) if all_ids else 0.0
     return ContaminationScore(contaminated=dirty, share=share, clean=clean, reported=reported)
-
-
-def planned_items(exam: Exam, n_items: int) -> list[tuple[Section, Item]]:
-    """The items a run asked (``--limit N`` asks the first N, in file order): only these are scored."""
-    return exam.items()[:n_items]
-
-
-def grade_run(
-    cfg: RunConfig, folder: RunFolder, records: list[ItemRecord], exams: dict[str, LoadedExam]
-) -> list[GradedItem]:
-    """Auto-grade every record; keep earlier model grades and apply human grades on top."""
-    previous = folder.read_grades()
-    human = folder.read_human_grades()
-    by_key = {r.key: r for r in records}
-    graded: list[GradedItem] = []
-    for ref in cfg.exams:
-        loaded = exams[ref.id]
-        for section, item in planned_items(loaded.exam, ref.n_items):
-            key = (ref.id, item.id)
-            record = by_key.get(key)
-            if record is None:
-                g = GradedItem(
-                    exam_id=ref.id, section_id=section.id, item_id=item.id, item_type=item.type,
-                    status="error", points=0.0, max_points=item.max_points, how="not run",
-                    rationale="no record: the run did not finish; use run --resume",
-                )  # fmt: skip
-            else:
-                g = grade_auto(record, item)
-                old = previous.get(key)
-                if g.status == "ungraded" and old is not None and old.source == "grader":
-                    g = old
-            if key in human:
-                g = human[key]
-            graded.append(g)
-    return graded
 
 
 def _section_scores(exam: Exam, graded: dict[str, GradedItem]) -> list[SectionScore]:
@@ -158,16 +92,16 @@ def _read_pairs(graded: list[GradedItem]) -> list[tuple[float, float]]:
 
 
 def score_graded(
-    cfg: RunConfig, exams: dict[str, LoadedExam], graded: list[GradedItem], folder: RunFolder,
+    cfg: RunConfig, exams: dict[str, LoadedExam], graded: list[GradedItem],
+    contamination: ContaminationReport | None,
     *, scale_dirs: Sequence[Path] = (), n_boot: int = 1000, seed: int = 0,
 ) -> RunScores:  # fmt: skip
-    contamination = folder.read_contamination()
     scores = []
     for ref in cfg.exams:
         loaded = exams[ref.id]
         exam = loaded.exam
         mine = {g.item_id: g for g in graded if g.exam_id == ref.id}
-        scale = load_exam_scale(loaded, scale_dirs)
+        scale = exam_scale(loaded.path, exam.scoring.scale, scale_dirs)
         core = score_exam(scale, _section_items(exam, mine, set(mine)), n_boot=n_boot, seed=seed)
         c = ItemCounts.of(mine.values())
         provisional = []
@@ -219,13 +153,3 @@ def _with_reported(e: ExamScore) -> ExamScore:
     else:
         rep = e.headline()
     return e.model_copy(update={"reported": rep})
-
-
-def load_run_exams(cfg: RunConfig) -> dict[str, LoadedExam]:
-    out = {}
-    for ref in cfg.exams:
-        path = Path(ref.path)
-        if not path.exists():
-            raise InputError.one(path, None, "exam", f"exam file of run {cfg.run_id} is gone")
-        out[ref.id] = load_exam(path)
-    return out

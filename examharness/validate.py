@@ -13,6 +13,7 @@ from pathlib import Path
 from examharness.errors import InputError, Problem
 from examharness.exam import LoadedExam, find_exam_files, load_exam
 from examharness.prompts import Renderer, template_dirs
+from examharness.scales import exam_scale, is_scale_path, load_scale, scale_dirs_for
 from examharness.yamlpos import load_yaml_with_lines
 
 
@@ -25,25 +26,12 @@ def _line(path: Path, where: tuple[str | int, ...]) -> int | None:
 
 
 def scale_problems(loaded: LoadedExam, scale_dirs: list[Path]) -> list[Problem]:
-    """The scale named in ``scoring.scale`` must exist, and load when the scale module is there."""
+    """The scale named in ``scoring.scale`` must exist and load."""
     name = loaded.exam.scoring.scale
     if name is None or not isinstance(name, str):
         return []
-    is_path = name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name
-    target: str | Path = loaded.path.parent / name if is_path else name
     try:
-        from examharness.scales import load_scale
-    except ImportError:
-        candidates = [Path(target)] if is_path else [d / f"{name}.yaml" for d in scale_dirs]
-        if any(c.is_file() for c in candidates):
-            return []
-        where = ", ".join(str(d) for d in scale_dirs) or "(no scale folders)"
-        message = f"scale {name!r} not found in {where}"
-        return [_at_scale(loaded, message)]
-    try:
-        from examharness.scorecard import scale_dirs_for
-
-        load_scale(target, [] if is_path else scale_dirs_for(loaded.path, scale_dirs))
+        exam_scale(loaded.path, name, scale_dirs)
     except InputError as err:
         # A scale that is not found is the exam's problem; one that is broken is the scale file's.
         return [p if p.line is not None else _at_scale(loaded, p.message) for p in err.problems]
@@ -91,15 +79,13 @@ def render_problems(loaded: LoadedExam, renderers: list[Renderer]) -> list[Probl
 
 def _named_scale_problems(path: Path, scale_dirs: list[Path]) -> list[Problem]:
     """For a file that did not validate: is the scale it names by name (not path) there at all?"""
-    from examharness.scorecard import scale_dirs_for
-
     try:
         data, locate = load_yaml_with_lines(path)
     except InputError:
         return []
     scoring = data.get("scoring") if isinstance(data, dict) else None
     name = scoring.get("scale") if isinstance(scoring, dict) else None
-    if not isinstance(name, str) or name.endswith((".yaml", ".yml")) or "/" in name:
+    if not isinstance(name, str) or is_scale_path(name):
         return []
     dirs = scale_dirs_for(path, scale_dirs)
     if any((d / f"{name}.yaml").is_file() for d in dirs):
@@ -122,8 +108,6 @@ def _is_scale_file(path: Path) -> bool:
 
 
 def _scale_file_problems(path: Path) -> list[Problem]:
-    from examharness.scales import load_scale
-
     try:
         load_scale(path, [])
     except InputError as err:

@@ -20,6 +20,14 @@ substrings, the matcher), ``corpus`` (corpus files read as a stream of normalise
 models, save and load, the text summary, the clean subset).
 """
 
+from examharness.contamfile import (
+    SCHEMA_VERSION,
+    ContamHit,
+    ContaminationReport,
+    ExamContamination,
+    SkippedFile,
+    clean_item_ids,
+)
 from examharness.contamination.check import MAX_HITS_PER_PATTERN, run_contamination, scan
 from examharness.contamination.corpus import (
     CHUNK_BYTES,
@@ -35,17 +43,7 @@ from examharness.contamination.method import (
     sample_substrings,
     targets_from_exam,
 )
-from examharness.contamination.report import (
-    SCHEMA_VERSION,
-    ContamHit,
-    ContaminationReport,
-    ExamContamination,
-    SkippedFile,
-    clean_item_ids,
-    load_report,
-    render_text,
-    save_report,
-)
+from examharness.contamination.report import load_report, render_text, save_report
 
 __all__ = [
     "CHUNK_BYTES",

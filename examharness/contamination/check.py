@@ -6,20 +6,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from examharness.contamfile import (
+    ContamHit,
+    ContaminationReport,
+    ExamContamination,
+    SkippedFile,
+)
 from examharness.contamination.corpus import CHUNK_BYTES, Stream, corpus_files, feed_file
 from examharness.contamination.method import (
     SUBSTRING_LENGTH,
+    SUBSTRINGS_PER_ITEM,
     ContamTarget,
     Matcher,
     item_rng,
     sample_substrings,
     targets_from_exam,
-)
-from examharness.contamination.report import (
-    ContamHit,
-    ContaminationReport,
-    ExamContamination,
-    SkippedFile,
 )
 from examharness.exam import load_exam
 
@@ -75,7 +76,7 @@ def scan(
     ]
     seconds = time.perf_counter() - started
     return ContaminationReport(
-        seed=seed,
+        seed=seed, substrings_per_item=SUBSTRINGS_PER_ITEM, substring_length=SUBSTRING_LENGTH,
         text_field=text_field,
         corpus_files=[str(f) for f in files],
         exams=_per_exam(targets, hits),

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
+from examharness.contamfile import SkippedFile
 from examharness.contamination.method import Matcher, normalise
-from examharness.contamination.report import SkippedFile
 from examharness.errors import InputError
 
 CHUNK_BYTES = 4 << 20
