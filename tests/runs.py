@@ -110,11 +110,11 @@ def answer_key(exam_files: Iterable[Path], right: set[str], replies: dict[str, s
 def run_on(server: ScriptedServer, tmp_path: Path, exam_files: list[Path], model: str,
            **options: Any) -> Path:  # fmt: skip
     """Run and score the exams against ``server``; ``options`` are extra ``RunOptions`` fields."""
-    opts = api.RunOptions(
-        paths=exam_files, model=model, base_url=server.base_url, api_key_env=NO_KEY_ENV,
-        concurrency=4, cache_path=tmp_path / "cache.sqlite", out=tmp_path, max_attempts=1,
+    opts = api.RunOptions.model_validate({
+        "paths": exam_files, "model": model, "base_url": server.base_url, "api_key_env": NO_KEY_ENV,
+        "concurrency": 4, "cache_path": tmp_path / "cache.sqlite", "out": tmp_path, "max_attempts": 1,
         **options,
-    )  # fmt: skip
+    })  # fmt: skip
     run_dir, _ = api.run_exams(opts)
     api.score_run(run_dir, n_boot=200, cache_path=tmp_path / "cache.sqlite")
     return run_dir

@@ -37,3 +37,10 @@ def test_scoring_loads_no_view_and_no_scanner() -> None:
     loaded = loaded_by("examharness.scorecard")
     views = ("examharness.report", "examharness.compare", "examharness.chart", "examharness.htmlreport")
     assert [m for m in loaded if m.startswith((*views, "examharness.contamination"))] == []
+
+
+def test_public_api_is_curated_and_lazy() -> None:
+    import examharness
+
+    assert all(getattr(examharness, name) is not None for name in examharness.__all__)
+    assert loaded_by("examharness") == ["examharness"]

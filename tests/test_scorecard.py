@@ -209,7 +209,7 @@ def test_reported_score_follows_the_contamination_rule_into_chart_data(tmp_path:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(f"question number {i} zq{i}zq\n" for i in range(30, 40)))
     assert main(["contamination", str(exam), "--corpus", str(corpus), "--run", str(run_dir)]) == 0
-    from examharness.chartcmd import run_series
+    from examharness.chartdata import run_series
 
     e = RunFolder(run_dir).read_scores().exams[0]
     assert e.reported is not None and e.reported.basis == "clean"

@@ -11,7 +11,6 @@ items: an exemplar taken from the file being scored would show the model some of
 
 from __future__ import annotations
 
-import argparse
 import ast
 import csv
 import json
@@ -362,13 +361,3 @@ def agieval_header(path: Path, fewshot: Path | None) -> str:
         digest = file_digest(fewshot)
         lines.append(f"Exemplars: {fewshot.name} (sha256 {digest}), never the test items.")
     return "\n".join(lines)
-
-
-def import_agieval_cli(args: argparse.Namespace) -> tuple[Exam, str, list[str]]:
-    """``examharness import agieval``: (exam, file header, warning lines for stderr)."""
-    warnings: list[str] = []
-    exam = import_agieval(
-        args.file, exam_id=args.id, shots=args.shots, fewshot=args.fewshot, scale=args.scale,
-        skip_bad=args.skip_bad, warn=warnings.append,
-    )  # fmt: skip
-    return exam, agieval_header(args.file, args.fewshot), warnings

@@ -9,7 +9,6 @@ the ``mmlu_kshot`` template shows only question, options and ``Answer: X``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,14 +151,3 @@ def mmlu_header(dev: Path, test: Path) -> str:
         f"exemplars: {dev.name} (sha256 {file_digest(dev)}).\n"
         "Item ids are <exam id>-<row> with <row> the 1-based CSV record of the test file."
     )
-
-
-def import_mmlu_cli(args: argparse.Namespace) -> tuple[Exam, str, list[str]]:
-    """``examharness import mmlu``: (exam, file header, warning lines for stderr)."""
-    warnings: list[str] = []
-    exam = import_mmlu(
-        args.dev, args.test, exam_id=args.id, shots=5 if args.shots is None else args.shots,
-        scale=args.scale, instruction=args.instruction, title=args.title,
-        skip_bad=args.skip_bad, warn=warnings.append,
-    )  # fmt: skip
-    return exam, mmlu_header(args.dev, args.test), warnings

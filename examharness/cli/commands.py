@@ -1,4 +1,4 @@
-"""One function per CLI command: turn parsed arguments into library calls and printed output."""
+"""The commands that make and score runs: parsed flags -> one library call -> printed output."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from examharness.api import GraderOptions
 
 
-def _print_json(data: object) -> None:
+def print_json(data: object) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
@@ -63,7 +63,7 @@ def render(args: argparse.Namespace) -> int:
                     loaded, section, i
                 )
                 if args.json:
-                    _print_json(messages)
+                    print_json(messages)
                     return 0
                 for m in messages:
                     print(f"=== {m['role']} ===")
@@ -82,23 +82,31 @@ def render(args: argparse.Namespace) -> int:
 
 
 def import_bank(args: argparse.Namespace) -> int:
-    from examharness.importers import agieval, mmlu
+    from examharness.importers import agieval, mmlu, write_exam_yaml
+
+    def warn(line: str) -> None:
+        print(line, file=sys.stderr)
 
     if args.format == "mmlu":
-        exam, header, warnings = mmlu.import_mmlu_cli(args)
+        exam = mmlu.import_mmlu(
+            args.dev, args.test, exam_id=args.id, shots=5 if args.shots is None else args.shots,
+            scale=args.scale, instruction=args.instruction, title=args.title, skip_bad=args.skip_bad,
+            warn=warn,
+        )  # fmt: skip
+        header = mmlu.mmlu_header(args.dev, args.test)
     else:
-        exam, header, warnings = agieval.import_agieval_cli(args)
-    for w in warnings:
-        print(w, file=sys.stderr)
-    from examharness.importers import write_exam_yaml
-
+        exam = agieval.import_agieval(
+            args.file, exam_id=args.id, shots=args.shots, fewshot=args.fewshot, scale=args.scale,
+            skip_bad=args.skip_bad, warn=warn,
+        )  # fmt: skip
+        header = agieval.agieval_header(args.file, args.fewshot)
     write_exam_yaml(exam, args.out, header)
     n = sum(len(s.items) for s in exam.sections)
     print(f"wrote {args.out}: exam {exam.id!r}, {n} items")
     return 0
 
 
-def _grader(args: argparse.Namespace) -> GraderOptions | None:
+def grader_options(args: argparse.Namespace) -> GraderOptions | None:
     from examharness.api import GraderOptions
 
     if args.grader_model is None and not args.grader_local:
@@ -116,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.paths and args.resume is None:
         raise InputError.one("command line", None, "paths", "give exam files or folders, or --resume RUN_DIR")
-    if args.concurrency < 1:
+    if args.concurrency is not None and args.concurrency < 1:
         raise InputError.one("command line", None, "--concurrency", "must be at least 1")
     if args.limit is not None and args.limit < 1:
         raise InputError.one("command line", None, "--limit", "must be at least 1")
@@ -143,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     if not args.no_score:
-        grader = _grader(args)
+        grader = grader_options(args)
         scores = score_run(run_dir, grader=grader, n_boot=args.bootstrap, cache_path=args.cache,
                            use_cache=not args.no_cache, prompts_dir=args.prompts)  # fmt: skip
         print_summary(scores)
@@ -155,69 +163,8 @@ def score(args: argparse.Namespace) -> int:
     from examharness.api import score_run
     from examharness.report import print_summary
 
-    grader = _grader(args)
+    grader = grader_options(args)
     scores = score_run(args.run_dir, grader=grader, scale_dirs=args.scales, n_boot=args.bootstrap,
                        cache_path=args.cache)  # fmt: skip
     print_summary(scores)
     return 0
-
-
-def report(args: argparse.Namespace) -> int:
-    from examharness import report as views
-
-    if args.published:
-        return views.report_published(args.published, as_json=args.json)
-    if args.run_dir is None:
-        raise InputError.one("command line", None, "run_dir", "give a run folder or --published NAME")
-    if args.html:
-        from examharness.htmlreport import write_html_report
-
-        write_html_report(args.run_dir, args.html)
-        print(args.html)
-        return 0
-    from examharness.results import RunFolder
-
-    scores = RunFolder.open(args.run_dir).read_scores()
-    if args.json:
-        _print_json(views.report_json(scores))
-    else:
-        views.print_report(scores, sections=args.sections)
-    return 0
-
-
-def compare(args: argparse.Namespace) -> int:
-    from examharness.compare import compare_runs, print_comparison
-
-    if len(args.runs) < 2:
-        raise InputError.one("command line", None, "runs", "compare needs at least two run folders")
-    result = compare_runs(args.runs, n_boot=args.bootstrap)
-    if args.json:
-        _print_json(result.model_dump(mode="json"))
-    else:
-        print_comparison(result)
-    return 0
-
-
-def chart(args: argparse.Namespace) -> int:
-    from examharness.chartcmd import chart_command
-
-    result: int = chart_command(args)
-    return result
-
-
-def grade(args: argparse.Namespace) -> int:
-    from examharness.human import export_grades, import_grades
-
-    if args.action == "export":
-        n = export_grades(args.run_dir, args.out, all_items=args.all)
-        print(f"wrote {n} answers to {args.out}")
-    else:
-        n = import_grades(args.run_dir, args.file, grader=args.grader)
-        print(f"imported {n} grades into {args.run_dir}; run `examharness score {args.run_dir}`")
-    return 0
-
-
-def contamination(args: argparse.Namespace) -> int:
-    from examharness.contamcmd import contamination_command
-
-    return contamination_command(args)

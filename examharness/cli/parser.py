@@ -1,15 +1,12 @@
-"""Command line: parse, call the library, map errors to exit codes. Nothing else lives here.
+"""The argument parser: every command, flag and help text of ``examharness``.
 
-Exit codes: 0 success, 1 bad input or a failed check (one ``FILE:LINE: field: message`` line per
-problem, never a traceback), 130 interrupted. Heavy imports happen inside each command so that
-``examharness --help`` starts fast.
+Flags a resumed run may take from the run itself default to ``None`` ("not given"), so that
+``--resume RUN --concurrency 8`` is honoured even though 8 is the default of a new run.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from examharness import __version__
@@ -26,8 +23,8 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("paths", nargs="*", type=Path, help="exam files or folders")
     p.add_argument("--model", help="model name; omit to use the embedded local model")
     p.add_argument("--base-url", help="OpenAI-compatible base URL (default: $OPENAI_BASE_URL or OpenAI)")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
-    p.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    p.add_argument("--api-key-env", help="environment variable holding the key (default OPENAI_API_KEY)")
+    p.add_argument("--concurrency", type=int, help="requests in flight (default 8)")
     p.add_argument("--limit", type=int, help="first N items of each exam")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-vision", action="store_true", help="text-only: images become 'IMAGE: <name>' tags")
@@ -147,29 +144,3 @@ def _add_contamination(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--out", type=Path, help="write the result here")
     p.add_argument("--run", type=Path, action="append", default=[], help="store the result with this run")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from examharness import commands
-
-    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "validate": commands.validate, "list": commands.list_exams, "render": commands.render,
-        "import": commands.import_bank, "run": commands.run, "score": commands.score,
-        "report": commands.report, "compare": commands.compare, "chart": commands.chart,
-        "grade": commands.grade, "contamination": commands.contamination,
-    }  # fmt: skip
-    try:
-        args = build_parser().parse_args(argv)
-        return handlers[args.command](args)
-    except InputError as err:
-        print(str(err), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

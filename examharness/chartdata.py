@@ -1,4 +1,4 @@
-"""``chart``: the GPT-4 report's Figure 4 for run folders, a published result set, or both.
+"""The data of ``chart``: the GPT-4 report's Figure 4 for run folders, a published result set, or both.
 
 Each run becomes one series: its model name as label (with the run id added when two runs share
 a model), and per exam the lower bound of the scored percentile range from ``scores.json``.
@@ -13,8 +13,6 @@ report), so runs drawn beside it keep the report's order; otherwise the first ru
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 from examharness.chart import (
@@ -22,8 +20,6 @@ from examharness.chart import (
     ChartSeries,
     align_to_published,
     build_chart_data,
-    chart_data_json,
-    render_chart,
     series_from_published,
 )
 from examharness.errors import InputError
@@ -98,23 +94,3 @@ def chart_data_for(
     if title is None and pub is not None and pub.figure is not None and base == pub.figure.baseline:
         title = pub.figure.title
     return build_chart_data(series, base, title)
-
-
-def chart_command(args: argparse.Namespace) -> int:
-    """``examharness chart``: draw to ``--out`` (.png/.svg) and/or print the data with ``--json``."""
-    if args.out is None and not args.json:
-        raise InputError.one("command line", None, "--out", "give --out FILE.png|FILE.svg (or --json)")
-    labels = None
-    if args.published_runs:
-        labels = [x.strip() for x in args.published_runs.split(",") if x.strip()]
-    data = chart_data_for(
-        list(args.runs), published=args.published, published_runs=labels, baseline=args.baseline,
-        shared_only=args.shared_only, title=args.title,
-    )  # fmt: skip
-    if args.out is not None:
-        render_chart(data, args.out)
-    if args.json:
-        print(chart_data_json(data))
-    if args.out is not None:
-        print(f"wrote {args.out}", file=sys.stderr if args.json else sys.stdout)
-    return 0

@@ -9,7 +9,7 @@ import pytest
 from runs import ExamSpec, first_right, make_run, write_exam
 from test_chart import REPORT_FIGURE4_ORDER
 
-from examharness.chartcmd import chart_data_for
+from examharness.chartdata import chart_data_for
 from examharness.cli import main
 from examharness.results import RunFolder
 
@@ -103,7 +103,7 @@ def test_runs_beside_the_full_published_figure_keep_the_report_order(hidden: lis
 
 
 def test_exams_sharing_a_title_stay_apart() -> None:
-    from examharness.chartcmd import run_series
+    from examharness.chartdata import run_series
     from examharness.records import ExamScore, RunScores
     from examharness.scoring import PercentileRange, ScoreIntervals
 
