@@ -253,6 +253,21 @@ class ExamScoring(Strict):
         return self.scale.id if isinstance(self.scale, Scale) else self.scale
 
 
+class TranslationInfo(Strict):
+    """Where a translated exam came from (written by ``examharness translate``)."""
+
+    source_exam: str
+    source_hash: str
+    """SHA-256 of the source exam file's bytes."""
+    translator: str
+    """The model that translated it."""
+    language: str
+    """BCP-47 tag of the translation."""
+    date: str
+    dropped: list[str] = []
+    """Items of the source left out because their translation broke a rule."""
+
+
 class Exam(Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     title: str
@@ -265,6 +280,7 @@ class Exam(Strict):
     passages: dict[str, Passage] = {}
     sections: list[Section] = Field(min_length=1)
     scoring: ExamScoring = ExamScoring()
+    translation: TranslationInfo | None = None
 
     def items(self) -> list[tuple[Section, Item]]:
         return [(section, item) for section in self.sections for item in section.items]
