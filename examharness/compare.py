@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from examharness.errors import InputError
+from examharness.languages import LanguageScore, by_language
 from examharness.records import GRADES_FILE, UNPAIRED, ExamScore, GradedItem, Reported, RunConfig, RunScores
 from examharness.results import RunFolder
 from examharness.scoring import PercentileRange
@@ -92,6 +93,8 @@ class Comparison(BaseModel):
     runs: list[RunInfo]
     exams: list[ExamComparison]
     warnings: list[str]
+    languages: dict[str, list[LanguageScore]] = {}
+    """Run id -> accuracy per language (module ``languages``), for runs of translated exams."""
 
 
 class _Run(BaseModel):
@@ -207,7 +210,8 @@ def compare_runs(run_dirs: list[Path], n_boot: int = 2000, seed: int = 0) -> Com
     if not exams:
         warnings.append("the runs share no exam: nothing to compare")
     info = [RunInfo(run_id=r.config.run_id, model=r.config.model, path=str(r.path)) for r in runs]
-    return Comparison(runs=info, exams=exams, warnings=warnings)
+    languages = {r.config.run_id: by_language(r.scores) for r in runs}
+    return Comparison(runs=info, exams=exams, warnings=warnings, languages=languages)
 
 
 def _num(x: float | None, signed: bool = False) -> str:
@@ -221,6 +225,23 @@ def _ids(ids: list[str], limit: int = 12) -> str:
     if not ids:
         return "none"
     return ", ".join(ids[:limit]) + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
+
+
+def _print_languages(c: Comparison, name: dict[str, str], console: Console) -> None:
+    tags = list(dict.fromkeys(x.language for rows in c.languages.values() for x in rows))
+    if len(tags) < 2 and tags in ([], ["en"]):
+        return
+    table = Table("language", *(name[r.run_id] for r in c.runs), title="accuracy by language [95% CI]",
+                  title_justify="left")  # fmt: skip
+    for tag in tags:
+        cells = []
+        for r in c.runs:
+            found = [x for x in c.languages.get(r.run_id, []) if x.language == tag]
+            x = found[0] if found else None
+            ci = f" [{x.ci[0]:.1f}, {x.ci[1]:.1f}]" if x is not None and x.ci else ""
+            cells.append("-" if x is None else f"{x.accuracy:.1f}%{ci}")
+        table.add_row(tag, *cells)
+    console.print(table)
 
 
 def print_comparison(c: Comparison, console: Console | None = None) -> None:
@@ -253,6 +274,7 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
         for p in e.pairs:
             console.print(f"  {name[p.b]}: right only in #1: {_ids(p.flipped.a_right_b_wrong)}; "
                           f"right only here: {_ids(p.flipped.a_wrong_b_right)}", markup=False)  # fmt: skip
+    _print_languages(c, name, console)
     if c.warnings:
         console.print(f"{len(c.warnings)} WARNING(S) above: the runs are not like for like.",
                       style="bold red", markup=False)  # fmt: skip

@@ -242,6 +242,8 @@ class Reported(Model):
 class ExamScore(Model):
     exam: str
     title: str
+    language: str = "en"
+    """The exam's language (BCP-47), for per-language views of translated exams."""
     raw: float
     max_raw: float
     accuracy: float

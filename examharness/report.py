@@ -93,6 +93,22 @@ def print_report(scores: RunScores, *, sections: bool = False, console: Console 
                 st.add_row(s.id, f"{_num(s.raw)} / {_num(s.max_raw)}", _num(s.weight),
                            str(s.items.total), health(s.items))  # fmt: skip
             console.print(st)
+    _print_languages(scores, console)
+
+
+def _print_languages(scores: RunScores, console: Console) -> None:
+    """Accuracy per language, when the run has translated exams (module ``languages``)."""
+    from examharness.languages import by_language
+
+    rows = by_language(scores)
+    if len(rows) < 2 and all(r.language == "en" for r in rows):
+        return
+    table = Table("language", "exams", "items", "accuracy", "95% CI", title="accuracy by language",
+                  title_justify="left")  # fmt: skip
+    for r in sorted(rows, key=lambda r: -r.accuracy):
+        ci = "-" if r.ci is None else f"{r.ci[0]:.1f}-{r.ci[1]:.1f}%"
+        table.add_row(f"{r.label} ({r.language})", ", ".join(r.exams), str(r.items), f"{r.accuracy:.1f}%", ci)
+    console.print(table)
 
 
 def print_summary(scores: RunScores) -> None:
@@ -102,7 +118,11 @@ def print_summary(scores: RunScores) -> None:
 def report_json(scores: RunScores) -> dict[str, Any]:
     """The documented ``report --json`` shape (README): per exam ``exam``, ``raw``, ``max_raw``,
     ``scaled``, ``percentile``, ``ci`` and ``items`` counts, plus everything else scored."""
-    return scores.model_dump(mode="json")
+    from examharness.languages import by_language
+
+    data: dict[str, Any] = scores.model_dump(mode="json")
+    data["languages"] = [row.model_dump(mode="json") for row in by_language(scores)]
+    return data
 
 
 def report_published(name: str, *, as_json: bool) -> int:

@@ -19,13 +19,13 @@ __all__ = ["build_parser", "main"]
 
 
 def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
-    from examharness.cli import commands, views
+    from examharness.cli import commands, languages, views
 
     return {
         "validate": commands.validate, "list": commands.list_exams, "render": commands.render,
         "import": commands.import_bank, "run": commands.run, "score": commands.score,
         "report": views.report, "compare": views.compare, "chart": views.chart,
-        "grade": views.grade, "contamination": views.contamination,
+        "grade": views.grade, "contamination": views.contamination, "translate": languages.translate,
     }  # fmt: skip
 
 

@@ -87,6 +87,10 @@ def import_bank(args: argparse.Namespace) -> int:
     def warn(line: str) -> None:
         print(line, file=sys.stderr)
 
+    if args.format == "mmmlu":
+        from examharness.cli.languages import import_mmmlu
+
+        return import_mmmlu(args)
     if args.format == "mmlu":
         exam = mmlu.import_mmlu(
             args.dev, args.test, exam_id=args.id, shots=5 if args.shots is None else args.shots,

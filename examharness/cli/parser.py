@@ -94,12 +94,35 @@ def build_parser() -> _Parser:
     p.add_argument("--published-runs", help="comma-separated published run labels to draw")
     p.add_argument("--baseline", help="run folder or label that orders the exams")
     p.add_argument("--shared-only", action="store_true", help="only exams every series has")
+    p.add_argument("--languages", action="store_true",
+                   help="the report's Figure 5: accuracy per language of the runs' (translated) exams")
     p.add_argument("--title")
     p.add_argument("--out", type=Path)
     p.add_argument("--json", action="store_true")
     _add_grade(sub)
     _add_contamination(sub)
+    _add_translate(sub)
     return parser
+
+
+def _add_translate(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser("translate", help="translate an exam into other languages through a chat model")
+    p.add_argument("exam", type=Path)
+    p.add_argument("--to", required=True, help="BCP-47 language tags, comma-separated (e.g. es,fr,sw)")
+    p.add_argument("--model", help="translator model; omit to use the embedded local model")
+    p.add_argument("--base-url", help="OpenAI-compatible base URL (default: $OPENAI_BASE_URL or OpenAI)")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY")
+    p.add_argument("--out", type=Path, help="folder for the translated exams (default: the exam's folder)")
+    p.add_argument("--keep", help="glossary of terms to keep untranslated: 'a,b' or @FILE (one per line)")
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-tokens", type=int, default=2048)
+    p.add_argument("--timeout", type=float)
+    p.add_argument("--max-attempts", type=int, default=6)
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--cache", type=Path)
+    p.add_argument("--prompts", type=Path, help="folder with your own translate.j2")
+    p.add_argument("--force", action="store_true", help="overwrite an existing translated exam")
 
 
 def _add_import(sub: argparse._SubParsersAction[_Parser]) -> None:
@@ -110,6 +133,15 @@ def _add_import(sub: argparse._SubParsersAction[_Parser]) -> None:
     m.add_argument("--test", type=Path, required=True)
     m.add_argument("--instruction", help="instruction line (may be translated; 'Answer:' stays English)")
     m.add_argument("--title")
+    mm = isub.add_parser("mmmlu", help="human-translated MMLU CSV (Question, A, B, C, D, Answer, Subject)")
+    mm.add_argument("file", type=Path)
+    mm.add_argument("--language", help="BCP-47 tag (default: from the file name: mmlu_ES_LA.csv -> es-LA)")
+    mm.add_argument("--instruction", help="instruction line; {subject} is replaced by the subject")
+    mm.add_argument("--title")
+    mm.add_argument("--out", type=Path, required=True)
+    mm.add_argument("--id")
+    mm.add_argument("--shots", type=int, help="first N rows of each subject become exemplars (default 0)")
+    mm.add_argument("--skip-bad", action="store_true", help="skip malformed rows (each is reported)")
     a = isub.add_parser("agieval", help="AGIEval JSONL (passage, question, options, label)")
     a.add_argument("file", type=Path)
     a.add_argument("--fewshot", type=Path, help="AGIEval few-shot CSV with explanations")

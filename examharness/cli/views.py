@@ -49,6 +49,10 @@ def compare(args: argparse.Namespace) -> int:
 
 def chart(args: argparse.Namespace) -> int:
     """Draw to ``--out`` (.png/.svg) and/or print the data with ``--json``."""
+    if args.languages:
+        from examharness.cli.languages import language_chart
+
+        return language_chart(args)
     from examharness.chart import chart_data_json, render_chart
     from examharness.chartdata import chart_data_for
 

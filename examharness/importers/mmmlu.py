@@ -43,10 +43,14 @@ def _rows(path: Path, report: RowReport) -> list[tuple[int, str, MCItem]]:
             reader = csv.reader(handle, strict=True)
             header = next(reader, None)
             if header is None:
-                raise InputError.one(path, None, "(file)", "empty file: expected a header row " + ", ".join(COLUMNS))
+                raise InputError.one(
+                    path, None, "(file)", "empty file: expected a header row " + ", ".join(COLUMNS)
+                )
             offset = 1 if header and header[0].strip() == "" else 0
             if [h.strip() for h in header[offset:]] != list(COLUMNS):
-                raise InputError.one(path, 1, "(header)", f"expected columns {', '.join(COLUMNS)}, found {header}")
+                raise InputError.one(
+                    path, 1, "(header)", f"expected columns {', '.join(COLUMNS)}, found {header}"
+                )
             out = []
             for row, fields in enumerate(reader, start=2):
                 report.rows += 1
@@ -67,7 +71,9 @@ def _row(path: Path, row: int, fields: list[str], report: RowReport) -> tuple[st
         report.bad(path, row, "Question" if not question.strip() else "Subject", "empty")
         return None
     try:
-        return subject.strip(), MCItem(id=str(row), question=question, options=[a, b, c, d], answer=answer.strip())
+        return subject.strip(), MCItem(
+            id=str(row), question=question, options=[a, b, c, d], answer=answer.strip()
+        )
     except ValidationError as err:
         report.bad(path, row, "Answer", str(err.errors()[0]["msg"]).removeprefix("Value error, "))
         return None
@@ -75,12 +81,15 @@ def _row(path: Path, row: int, fields: list[str], report: RowReport) -> tuple[st
 
 def import_mmmlu(
     path: Path, *, language: str | None = None, exam_id: str | None = None, shots: int = 0,
-    instruction: str | None = None, title: str | None = None, skip_bad: bool = False, warn: Warn | None = None,
+    instruction: str | None = None, title: str | None = None, skip_bad: bool = False,
+    warn: Warn | None = None,
 ) -> Exam:  # fmt: skip
     """One exam for the language of ``path``: a section per subject, 0-shot unless ``shots``."""
     language = language or language_of(path)
     if language is None:
-        raise InputError.one(path, None, "--language", "cannot tell the language from the file name; pass --language")
+        raise InputError.one(
+            path, None, "--language", "cannot tell the language from the file name; pass --language"
+        )
     check_language(language, "--language")
     if shots < 0:
         raise InputError.one(path, None, "shots", f"--shots must be 0 or more, got {shots}")
@@ -93,7 +102,9 @@ def import_mmmlu(
     by_subject: dict[str, list[tuple[int, MCItem]]] = {}
     for row, subject, item in rows:
         by_subject.setdefault(subject, []).append((row, item))
-    sections = [_section(exam_id, subject, found, shots, instruction) for subject, found in by_subject.items()]
+    sections = [
+        _section(exam_id, subject, found, shots, instruction) for subject, found in by_subject.items()
+    ]
     return Exam(
         id=exam_id, title=title or f"MMMLU ({language})",
         source=f"{CITATION}; items from {path.name}", license=LICENSE, language=language,
@@ -102,15 +113,18 @@ def import_mmmlu(
     )  # fmt: skip
 
 
-def _section(exam_id: str, subject: str, found: list[tuple[int, MCItem]], shots: int, instruction: str | None) -> Section | None:
+def _section(
+    exam_id: str, subject: str, found: list[tuple[int, MCItem]], shots: int, instruction: str | None
+) -> Section | None:
     readable = subject.replace("_", " ")
     exemplars: list[MCExemplar | ResponseExemplar] = [
-        MCExemplar(question=i.question, options=i.options, answer=i.answer, explanation="") for _, i in found[:shots]
+        MCExemplar(question=i.question, options=i.options, answer=i.answer, explanation="")
+        for _, i in found[:shots]
     ]
     items = [item.model_copy(update={"id": f"{exam_id}-{row}"}) for row, item in found[shots:]]
     if not items:
         return None
-    text = (instruction or "The following are multiple choice questions (with answers) about {subject}.")
+    text = instruction or "The following are multiple choice questions (with answers) about {subject}."
     return Section(
         id=subject.translate(_SECTION_ID), title=readable.capitalize(), kind="multiple_choice",
         template="mmlu_kshot", instruction=text.replace("{subject}", readable),

@@ -22,24 +22,25 @@ import random
 import re
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from examharness.backends.base import ChatBackend
+from examharness.backends.base import ChatBackend, StageParams
 from examharness.cache import RequestCache
 from examharness.errors import InputError
 from examharness.exam import Exam, LoadedExam, TranslationInfo
 from examharness.languages import check_language
 from examharness.prompts import Renderer, make_env, render_template, template_dirs
-from examharness.records import JsonlAppender, StageParams, read_jsonl
+from examharness.results import JsonlAppender, read_jsonl
 from examharness.runner import Counters, RequestFailed, RetryPolicy, RunContext, ask_stage
 from examharness.translate.protect import Broken, check_kept, mask, unmask
 from examharness.translate.units import Fields, Unit, apply_units, check_shape, plan_units
 
-__all__ = ["TranslateResult", "UnitResult", "translate_exam", "translated_path"]
+__all__ = ["TranslateOptions", "TranslateResult", "UnitResult", "translate_exam", "translated_path"]
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
 
@@ -131,33 +132,60 @@ async def _translate_units(
 def _previous(parts: Path) -> dict[str, UnitResult]:
     if not parts.is_file():
         return {}
-    return {r.key: r for r in read_jsonl(parts, UnitResult) if r.status != "error"}
+    return {r.key: r for r in read_jsonl(parts, UnitResult).records if r.status != "error"}
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    out_dir: Path
+    glossary: tuple[str, ...] = ()
+    prompts: Path | None = None
+    concurrency: int = 8
+    seed: int = 0
+    max_tokens: int = 2048
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    force: bool = False
 
 
 def translate_exam(
-    loaded: LoadedExam, language: str, *, backend: ChatBackend, cache: RequestCache | None, out_dir: Path,
-    glossary: tuple[str, ...] = (), prompts: Path | None = None, concurrency: int = 8, seed: int = 0,
-    max_tokens: int = 2048, retry: RetryPolicy = RetryPolicy(), on_progress: Callable[[Counters], None] | None = None,
-    force: bool = False,
+    loaded: LoadedExam, languages: list[str], *, backend: ChatBackend, cache: RequestCache | None,
+    opts: TranslateOptions, on_progress: Callable[[Counters], None] | None = None,
+) -> list[TranslateResult]:  # fmt: skip
+    """Translate ``loaded`` into each language; write ``<out_dir>/<exam id>-<language>.yaml`` for
+    each language whose every request succeeded. Closes ``backend`` when done."""
+    for language in languages:
+        check_language(language)
+
+    async def all_languages() -> list[TranslateResult]:
+        try:
+            return [await _one_language(loaded, x, backend, cache, opts, on_progress) for x in languages]
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(all_languages())
+
+
+async def _one_language(
+    loaded: LoadedExam, language: str, backend: ChatBackend, cache: RequestCache | None,
+    opts: TranslateOptions, on_progress: Callable[[Counters], None] | None,
 ) -> TranslateResult:  # fmt: skip
-    """Translate ``loaded`` into ``language`` and write ``<out_dir>/<exam id>-<language>.yaml``."""
     from examharness.importers import write_exam_yaml
 
-    check_language(language)
     exam = loaded.exam
-    out = translated_path(out_dir, exam, language)
+    out = translated_path(opts.out_dir, exam, language)
     parts = out.with_name(out.name + ".parts.jsonl")
-    if out.exists() and not force and not parts.exists():
+    if out.exists() and not opts.force and not parts.exists():
         raise InputError.one(out, None, "--out", "file exists; pass --force to overwrite it")
-    dirs = template_dirs(loaded.path, prompts)
-    system = render_template("translate", dirs, {"language": language, "glossary": list(glossary)}, make_env(dirs))
+    dirs = template_dirs(loaded.path, opts.prompts)
+    variables = {"language": language, "glossary": list(opts.glossary)}
+    system = render_template("translate", dirs, variables, make_env(dirs))
     units, untranslatable = plan_units(exam)
-    previous = _previous(parts)
-    todo = [u for u in units if u.key not in previous]
+    results = _previous(parts)
+    todo = [u for u in units if u.key not in results]
     counters = Counters(total=len(todo))
-    ctx = RunContext(backend, cache, Renderer(vision=False), seed, retry, counters, random.Random(seed))
-    results = dict(previous)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(opts.seed)
+    ctx = RunContext(backend, cache, Renderer(vision=False), opts.seed, opts.retry, counters, rng)
+    opts.out_dir.mkdir(parents=True, exist_ok=True)
     appender = JsonlAppender(parts)
 
     def sink(result: UnitResult) -> None:
@@ -169,10 +197,10 @@ def translate_exam(
         if on_progress is not None:
             on_progress(counters)
 
-    params = StageParams(temperature=0.0, max_tokens=max_tokens, seed=seed)
+    params = StageParams(temperature=0.0, max_tokens=opts.max_tokens, seed=opts.seed)
     try:
-        asyncio.run(_translate_units(todo, ctx=ctx, glossary=glossary, system=system,
-                                     params=params, concurrency=concurrency, sink=sink))  # fmt: skip
+        await _translate_units(todo, ctx=ctx, glossary=opts.glossary, system=system, params=params,
+                               concurrency=opts.concurrency, sink=sink)  # fmt: skip
     finally:
         appender.close()
     errors = {k: r.problem or "" for k, r in results.items() if r.status == "error"}
@@ -190,7 +218,7 @@ def translate_exam(
     if not translated.sections:
         raise InputError.one(loaded.path, None, "translate", f"no item could be translated into {language}")
     final = _finish(translated, loaded, language, backend.model, dropped)
-    _copy_images(final, loaded.path.parent, out_dir)
+    _copy_images(final, loaded.path.parent, opts.out_dir)
     write_exam_yaml(final, out, _header(loaded, language, backend.model, dropped))
     parts.unlink(missing_ok=True)
     return result.model_copy(update={"out": out})
@@ -208,7 +236,9 @@ def _finish(exam: Exam, loaded: LoadedExam, language: str, model: str, dropped: 
     try:
         return Exam.model_validate(data)
     except ValidationError as err:  # a translation can only change texts; say so if it did more
-        raise InputError.one(loaded.path, None, "translate", f"translated exam does not validate: {err}") from None
+        raise InputError.one(
+            loaded.path, None, "translate", f"translated exam does not validate: {err}"
+        ) from None
 
 
 def _copy_images(exam: Exam, source: Path, out_dir: Path) -> None:
@@ -225,10 +255,13 @@ def _copy_images(exam: Exam, source: Path, out_dir: Path) -> None:
 
 def _header(loaded: LoadedExam, language: str, model: str, dropped: dict[str, str]) -> str:
     lines = [
-        f"Machine translation into {language} of {loaded.path.name} (exam {loaded.exam.id!r}, sha256 {loaded.content_hash[:16]}),",
+        f"Machine translation into {language} of {loaded.path.name} "
+        f"(exam {loaded.exam.id!r}, sha256 {loaded.content_hash[:16]}),",
         f"made by `examharness translate` with the model {model!r}. The source's license applies:",
         f"{loaded.exam.license}. Source: {loaded.exam.source}",
     ]
     if dropped:
-        lines.append(f"{len(dropped)} item(s) could not be translated and are left out (see translation.dropped).")
+        lines.append(
+            f"{len(dropped)} item(s) could not be translated and are left out (see translation.dropped)."
+        )
     return "\n".join(lines)

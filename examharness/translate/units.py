@@ -111,7 +111,10 @@ def _options(fields: Fields, n: int) -> list[str]:
 
 def _apply_item(item: Any, fields: Fields) -> Any:
     if isinstance(item, MCItem | MultiSelectItem):
-        update: dict[str, Any] = {"question": fields["question"], "options": _options(fields, len(item.options))}
+        update: dict[str, Any] = {
+            "question": fields["question"],
+            "options": _options(fields, len(item.options)),
+        }
         if "explanation" in fields:
             update["explanation"] = fields["explanation"]
         return item.model_copy(update=update)
