@@ -94,7 +94,7 @@ def test_compare_json_shape_through_cli(three_runs: list[Path], capsys: pytest.C
     a, b, _ = three_runs
     assert main(["compare", str(a), str(b), "--json", "--bootstrap", "100"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"runs", "exams", "warnings"}
+    assert set(data) == {"runs", "exams", "warnings", "languages"}
     exam = data["exams"][0]
     assert exam["exam"] == "alpha"
     assert set(exam["runs"][0]) == {"run_id", "raw", "scaled", "percentile", "reported"}
