@@ -17,7 +17,7 @@ from examharness.errors import InputError, Problem
 from examharness.scales import Scale
 from examharness.yamlpos import PathError, load_yaml_with_lines, validation_problems
 
-SectionKind = Literal["multiple_choice", "free_response", "essay"]
+SectionKind = Literal["multiple_choice", "free_response", "essay", "code"]
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -50,6 +50,8 @@ class Sampling(Strict):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0)
     answer_temperature: float | None = Field(default=None, ge=0, le=2)
+    samples: int | None = Field(default=None, ge=1, le=1000)
+    """Code sections: programs sampled per item (pass@k needs k <= samples); default 1."""
 
 
 class RubricScale(Strict):
@@ -154,8 +156,39 @@ class EssayItem(Strict):
         return self.scale.max
 
 
+class CodeItem(Strict):
+    """A programming problem graded by running the model's program against hidden tests.
+
+    The model sees ``prompt`` (a signature and docstring, or a problem statement); the program
+    that runs is ``preamble`` (code put before every reply's code; for HumanEval the prompt
+    itself) followed by the code extracted from the reply. ``tests`` is Python defining
+    ``check(candidate)``, called with the function named ``entry_point`` (HumanEval's format).
+    Tests are never shown to the model.
+    """
+
+    type: Literal["code"] = "code"
+    id: str
+    prompt: str
+    language: Literal["python"] = "python"
+    entry_point: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    preamble: str = ""
+    tests: str
+    time_limit_s: float = Field(default=10.0, gt=0, le=600)
+    """CPU seconds per program (wall-clock limit: twice this, plus start-up)."""
+    memory_mb: int = Field(default=512, ge=64, le=16384)
+    """Address space per program."""
+    difficulty: str | None = None
+    """e.g. easy / medium / hard for Leetcode-style problems (kept as a fact; sections group them)."""
+    passage: str | None = None
+    images: list[str] = []
+
+    @property
+    def max_points(self) -> float:
+        return 1.0
+
+
 Item = Annotated[
-    MCItem | MultiSelectItem | NumericItem | FreeResponseItem | EssayItem,
+    MCItem | MultiSelectItem | NumericItem | FreeResponseItem | EssayItem | CodeItem,
     Field(discriminator="type"),
 ]
 
@@ -182,11 +215,13 @@ ALLOWED_ITEMS: dict[SectionKind, tuple[str, ...]] = {
     "multiple_choice": ("mc", "multi_select", "numeric"),
     "free_response": ("free_response", "numeric"),
     "essay": ("essay",),
+    "code": ("code",),
 }
 DEFAULT_TEMPLATES: dict[SectionKind, str] = {
     "multiple_choice": "mc_fewshot",
     "free_response": "free_response",
     "essay": "essay",
+    "code": "code",
 }
 
 

@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from examharness.code.grade import grade_code
 from examharness.exam import (
+    CodeItem,
     EssayItem,
     Exam,
     FreeResponseItem,
@@ -83,6 +85,8 @@ def grade_auto(record: ItemRecord, item: Item) -> GradedItem:
     base = _base(record, item)
     if record.status == "error":
         return GradedItem(**base, status="error", points=0.0, how="request failed", rationale=record.error)
+    if isinstance(item, CodeItem):
+        return GradedItem(**grade_code(record.code, base, record.status))
     if isinstance(item, FreeResponseItem | EssayItem):
         status = "empty" if record.status == "empty" else "ungraded"
         points = 0.0 if status == "empty" else None

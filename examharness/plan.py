@@ -48,6 +48,8 @@ class RunOptions(BaseModel):
     timeout: float | None = None
     max_attempts: int = 6
     prompts_dir: Path | None = None
+    samples: int | None = None
+    """Code sections: programs sampled per item (default 1)."""
 
     @property
     def workers(self) -> int:
@@ -60,14 +62,18 @@ class RunOptions(BaseModel):
 
 def resolve_sampling(section: Section, opts: RunOptions) -> SectionSampling:
     """The report's defaults (A.2/A.3), then the exam's section settings, then the CLI."""
+    plan: dict[str, object]
     if section.kind == "multiple_choice":
         plan = {"mode": "letter_if_needed", "temperature": 0.3, "max_tokens": section.max_tokens or 512}
+    elif section.kind == "code":  # pass@1 at temperature 0 unless samples are asked for
+        plan = {"mode": "single", "temperature": 0.0, "max_tokens": section.max_tokens or 1024, "samples": 1}
     else:
         plan = {"mode": "single", "temperature": 0.6, "max_tokens": section.max_tokens or 1024}
     if section.sampling is not None:
         plan.update(section.sampling.model_dump(exclude_none=True))
     cli = {"mode": opts.mc_mode if section.kind == "multiple_choice" else None,
-           "temperature": opts.temperature, "max_tokens": opts.max_tokens}  # fmt: skip
+           "temperature": opts.temperature, "max_tokens": opts.max_tokens,
+           "samples": opts.samples if section.kind == "code" else None}  # fmt: skip
     plan.update({k: v for k, v in cli.items() if v is not None})
     return SectionSampling.model_validate(plan)
 

@@ -147,7 +147,7 @@ def item_context(
 ) -> dict[str, Any]:
     """Variables a template sees. Plain data only: no answers of the item itself."""
     item = section.items[item_index]
-    data = item.model_dump(exclude={"answer", "explanation", "reference", "tolerance"})
+    data = item.model_dump(exclude={"answer", "explanation", "reference", "tolerance", "tests"})
     passage = loaded.exam.passages[item.passage] if item.passage else None
     if "options" in data:
         data["options"] = _options(data["options"])

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from examharness.backends.base import Message, StageParams, Usage
+from examharness.code.models import CodeSample, PassCount
 from examharness.scoring import PercentileRange, ScoreIntervals
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -64,6 +65,8 @@ class SectionSampling(Model):
     max_tokens: int
     answer_temperature: float = 0.0
     answer_max_tokens: int = 5
+    samples: int = 1
+    """Code sections: programs sampled per item (request ``i`` is sent with seed ``seed + i``)."""
 
 
 class ExamRef(Model):
@@ -123,6 +126,8 @@ class ItemRecord(Model):
     status: ItemStatus
     stages: list[StageRecord] = []
     error: str | None = None
+    code: list[CodeSample] = []
+    """Code items: per sample, the extraction rule and the sandbox's verdict."""
     finished_at: str = Field(default_factory=now)
 
     @property
@@ -152,6 +157,8 @@ class GradedItem(Model):
     """The grader model's name or the human grader's name (None for ``auto``)."""
     reads: list[float | None] = []
     adjudicated: bool = False
+    passes: PassCount | None = None
+    """Code items: samples run and samples that passed every test (pass@k is computed from these)."""
 
     @model_validator(mode="before")
     @classmethod

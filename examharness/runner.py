@@ -20,7 +20,8 @@ from typing import Any
 
 from examharness.backends.base import BackendError, ChatBackend, ChatReply, Message, StageParams
 from examharness.cache import RequestCache, request_key
-from examharness.exam import Item, LoadedExam, MCItem, MultiSelectItem, Section
+from examharness.code.execute import Executor
+from examharness.exam import CodeItem, Item, LoadedExam, MCItem, MultiSelectItem, Section
 from examharness.extract import extract_choice, extract_numeric
 from examharness.prompts import Renderer, answer_followup
 from examharness.records import ItemRecord, SectionSampling, StageRecord
@@ -152,6 +153,8 @@ async def run_item(ctx: RunContext, work: WorkItem) -> ItemRecord:
     a request for the letter given that explanation."""
     item = work.section.items[work.index]
     s = work.sampling
+    if isinstance(item, CodeItem):
+        return await _sample_code(ctx, work)
     base = ItemRecord(
         exam_id=work.loaded.exam.id, section_id=work.section.id, item_id=item.id,
         item_type=item.type, status="ok",
@@ -175,6 +178,34 @@ async def run_item(ctx: RunContext, work: WorkItem) -> ItemRecord:
         return base.model_copy(update={"status": "error", "stages": stages, "error": str(err)})
     status = "ok" if (stages[0].reply or "").strip() else "empty"
     return base.model_copy(update={"status": status, "stages": stages})
+
+
+async def _sample_code(ctx: RunContext, work: WorkItem) -> ItemRecord:
+    """``samples`` requests for one code item (request ``i`` with seed ``seed + i``, so samples
+    differ where the server honours seeds, and each has its own cache entry). Not yet executed."""
+    item = work.section.items[work.index]
+    s = work.sampling
+    base = ItemRecord(
+        exam_id=work.loaded.exam.id, section_id=work.section.id, item_id=item.id,
+        item_type=item.type, status="ok",
+    )  # fmt: skip
+    messages = ctx.renderer.render(work.loaded, work.section, work.index)
+    stages: list[StageRecord] = []
+    try:
+        for i in range(s.samples):
+            params = StageParams(temperature=s.temperature, max_tokens=s.max_tokens, seed=ctx.seed + i)
+            stages.append(await ask_stage(ctx, "response", messages, params))
+    except RequestFailed as err:
+        return base.model_copy(update={"status": "error", "stages": stages, "error": str(err)})
+    status = "ok" if any((st.reply or "").strip() for st in stages) else "empty"
+    return base.model_copy(update={"status": status, "stages": stages})
+
+
+async def _execute(executor: Executor, work: WorkItem, record: ItemRecord) -> ItemRecord:
+    item = work.section.items[work.index]
+    assert isinstance(item, CodeItem)
+    samples = await executor.samples(item, [st.reply or "" for st in record.stages])
+    return record.model_copy(update={"code": samples})
 
 
 ProgressFn = Callable[[Counters], None]
@@ -209,6 +240,21 @@ async def run(
     for w in todo:
         queue.put_nowait(w)
     out = RunFolder(run_dir).append_items()
+    executor = Executor() if any(isinstance(w.section.items[w.index], CodeItem) for w in todo) else None
+    executing: set[asyncio.Task[None]] = set()
+
+    def finish(record: ItemRecord) -> None:
+        out.append(record)
+        counters.done += 1
+        counters.ok += record.status == "ok"
+        counters.empty += record.status == "empty"
+        counters.errors += record.status == "error"
+        if on_progress is not None:
+            on_progress(counters)
+
+    async def execute_then_finish(w: WorkItem, record: ItemRecord) -> None:
+        assert executor is not None
+        finish(await _execute(executor, w, record))
 
     async def worker() -> None:
         while True:
@@ -217,16 +263,20 @@ async def run(
             except asyncio.QueueEmpty:
                 return
             record = await run_item(ctx, w)
-            out.append(record)
-            counters.done += 1
-            counters.ok += record.status == "ok"
-            counters.empty += record.status == "empty"
-            counters.errors += record.status == "error"
-            if on_progress is not None:
-                on_progress(counters)
+            if executor is not None and record.status != "error" and record.item_type == "code":
+                # Programs run on worker threads; this worker goes on to its next request.
+                task = asyncio.create_task(execute_then_finish(w, record))
+                executing.add(task)
+                task.add_done_callback(executing.discard)
+            else:
+                finish(record)
 
     try:
         await asyncio.gather(*(worker() for _ in range(limit)))
+        while executing:
+            await asyncio.gather(*executing)
     finally:
         out.close()
+        if executor is not None:
+            executor.close()
     return counters

