@@ -23,6 +23,7 @@ from examharness import __version__
 from examharness.backends.base import ChatBackend, StageParams
 from examharness.backends.openai_compat import OpenAIBackend
 from examharness.cache import RequestCache, default_cache_path
+from examharness.code.scores import code_items, run_pass_rates
 from examharness.contamfile import ContaminationReport
 from examharness.errors import InputError
 from examharness.exam import EssayItem, FreeResponseItem, LoadedExam, find_exam_files
@@ -215,6 +216,7 @@ def score_run(
     scores = score_graded(cfg, exams, graded, folder.read_contamination(), scale_dirs=scale_dirs or [],
                           n_boot=n_boot, seed=seed)  # fmt: skip
     folder.write_grades(graded)
+    folder.write_pass_rates(run_pass_rates(cfg.run_id, cfg.model, code_items(graded)))
     folder.write_scores(scores)
     return scores
 

@@ -25,13 +25,15 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from examharness.code.views import PassAtKDelta, delta_lines, paired_pass_at_k
 from examharness.errors import InputError
 from examharness.languages import LanguageScore, by_language
 from examharness.records import GRADES_FILE, UNPAIRED, ExamScore, GradedItem, Reported, RunConfig, RunScores
 from examharness.results import RunFolder
 from examharness.scoring import PercentileRange
 
-CHOICE_TYPES = frozenset({"mc", "multi_select", "numeric"})
+CHOICE_TYPES = frozenset({"mc", "multi_select", "numeric", "code"})
+"""Items that are right or wrong (a code item is right when some sample passed every test)."""
 
 
 class RunInfo(BaseModel):
@@ -80,6 +82,8 @@ class PairComparison(BaseModel):
     mcnemar: McNemar
     bootstrap: PairedBootstrap
     flipped: Flipped
+    pass_at_k: list[PassAtKDelta] = []
+    """Code items: pass@k of both runs paired per problem, with a paired bootstrap CI."""
 
 
 class ExamComparison(BaseModel):
@@ -152,6 +156,10 @@ def _pair(a: _Run, b: _Run, ea: ExamScore, eb: ExamScore, n_boot: int, seed: int
         mcnemar=McNemar(b=len(a_only), c=len(b_only), p_value=mcnemar_exact(len(a_only), len(b_only))),
         bootstrap=paired_bootstrap(diffs, n_boot, seed),
         flipped=Flipped(a_right_b_wrong=a_only, a_wrong_b_right=b_only),
+        pass_at_k=paired_pass_at_k(
+            {ga.item_id: ga.passes for ga, _ in paired if ga.passes is not None},
+            {gb.item_id: gb.passes for _, gb in paired if gb.passes is not None}, n_boot=n_boot, seed=seed,
+        ),
     )  # fmt: skip
 
 
@@ -272,6 +280,8 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
             )  # fmt: skip
         console.print(pairs)
         for p in e.pairs:
+            for line in delta_lines(p.pass_at_k):
+                console.print(f"  {name[p.b]}: {line}", markup=False)
             console.print(f"  {name[p.b]}: right only in #1: {_ids(p.flipped.a_right_b_wrong)}; "
                           f"right only here: {_ids(p.flipped.a_wrong_b_right)}", markup=False)  # fmt: skip
     _print_languages(c, name, console)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from examharness.chart import ChartSeries, build_chart_data, draw_chart
+from examharness.code.views import pass_at_k_lines
 from examharness.errors import InputError
 from examharness.records import ExamScore, GradedItem, ItemRecord, RunConfig, RunScores, StageRecord
 from examharness.report import health, percentile_text
@@ -99,7 +100,7 @@ def _notes(e: ExamScore) -> list[str]:
     if e.agreement:
         notes.append(f"grader agreement: exact {e.agreement.exact:.0%}, "
                      f"adjacent {e.agreement.adjacent:.0%}")  # fmt: skip
-    return notes
+    return notes + pass_at_k_lines(e.pass_at_k)
 
 
 def _chart(scores: RunScores) -> str:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from examharness.backends.base import Message, StageParams, Usage
 from examharness.code.models import CodeSample, PassCount
+from examharness.code.scores import SectionPassAtK
 from examharness.scoring import PercentileRange, ScoreIntervals
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -268,6 +269,8 @@ class ExamScore(Model):
     content_hash: str = ""
     reported: Reported | None = None
     """Filled by ``score``: what charts and comparisons show (see :class:`ContaminationScore`)."""
+    pass_at_k: list[SectionPassAtK] | None = None
+    """Exams with code sections: pass@k per section with bootstrap CIs (``examharness.code``)."""
 
     def headline(self) -> Reported:
         full = Reported(

@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from examharness.code.views import pass_at_k_lines
 from examharness.records import HEALTH, ExamScore, ItemCounts, RunScores
 
 
@@ -85,6 +86,7 @@ def print_report(scores: RunScores, *, sections: bool = False, console: Console 
             notes.append(
                 f"grader agreement: exact {e.agreement.exact:.0%}, adjacent {e.agreement.adjacent:.0%}"
             )
+        notes.extend(pass_at_k_lines(e.pass_at_k))
         for n in notes:
             console.print(f"  [dim]{e.exam}:[/dim] {n}")
         if sections:

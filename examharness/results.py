@@ -24,6 +24,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from examharness.code.scores import PASS_RATES_FILE, RunPassRates
 from examharness.contamfile import ContaminationReport
 from examharness.errors import InputError, Problem
 from examharness.exam import LoadedExam, load_exam
@@ -281,6 +282,16 @@ class RunFolder:
 
     def write_contamination(self, report: ContaminationReport) -> None:
         write_model(self.file(CONTAMINATION_FILE), report)
+
+    def read_pass_rates(self) -> RunPassRates | None:
+        """Per-problem pass rates of the run's code items (None when it has none, or before ``score``)."""
+        path = self.file(PASS_RATES_FILE)
+        return read_model(path, RunPassRates) if path.exists() else None
+
+    def write_pass_rates(self, rates: RunPassRates | None) -> None:
+        """Written by ``score`` when the run has code items; the predictable-scaling fit reads it."""
+        if rates is not None:
+            write_model(self.file(PASS_RATES_FILE), rates)
 
 
 def load_run_exams(cfg: RunConfig) -> dict[str, LoadedExam]:

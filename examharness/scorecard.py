@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from examharness.code.scores import SectionPassAtK, code_items, section_values
 from examharness.contamfile import ContaminationReport, clean_item_ids
 from examharness.exam import Exam, LoadedExam
 from examharness.records import (
@@ -133,10 +134,16 @@ def score_graded(
             contamination=_contamination(exam, scale, mine, contamination, full_key, seed)
             if contamination else None,
             agreement=agree, content_hash=ref.content_hash,
+            pass_at_k=_pass_at_k(exam, list(mine.values()), n_boot, seed),
         ))  # fmt: skip
     return RunScores(
         run_id=cfg.run_id, model=cfg.model, scored_at=now(), exams=[_with_reported(e) for e in scores]
     )
+
+
+def _pass_at_k(exam: Exam, graded: list[GradedItem], n_boot: int, seed: int) -> list[SectionPassAtK] | None:
+    sections = [s.id for s in exam.sections]
+    return section_values(code_items(graded), sections, n_boot=n_boot, seed=seed) or None
 
 
 def _with_reported(e: ExamScore) -> ExamScore:

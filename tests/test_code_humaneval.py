@@ -20,7 +20,7 @@ import pytest
 from examharness.api import RunOptions, run_exams, score_run
 from examharness.importers import write_exam_yaml
 from examharness.importers.humaneval import import_humaneval, packaged_humaneval
-from examharness.records import read_item_records
+from examharness.results import RunFolder
 from examharness.testing import ScriptedServer, last_user_message
 
 
@@ -69,7 +69,7 @@ def test_humaneval_canonical_pass_and_broken_fail(tmp_path: Path, stride: int) -
         )  # fmt: skip
         run_dir, counters = run_exams(opts)
     assert counters.ok == n
-    records = read_item_records(run_dir)
+    records = RunFolder(run_dir).read_items()
     outcomes = {(s.sample, s.result.outcome if s.result else s.status) for r in records for s in r.code}
     assert outcomes == {(0, "pass"), (1, "fail")}, [
         (r.item_id, s.sample, s.result) for r in records for s in r.code if (s.sample == 0) != s.passed
@@ -77,5 +77,5 @@ def test_humaneval_canonical_pass_and_broken_fail(tmp_path: Path, stride: int) -
     assert all(len(r.code) == 2 and r.code[0].how == "fenced" for r in records)
     scores = score_run(run_dir, n_boot=200)
     exam_score = scores.exams[0]
-    assert exam_score.items["correct"] == n
+    assert exam_score.items.correct == n
     assert exam_score.raw == pytest.approx(n / 2)

@@ -17,7 +17,7 @@ import yaml
 from test_code_sandbox import sandbox_processes
 
 from examharness.api import RunOptions, run_exams, score_run
-from examharness.records import read_item_records
+from examharness.results import RunFolder
 from examharness.testing import ScriptedServer, last_user_message
 
 TESTS = "def check(candidate):\n    assert candidate(2) == 4\n    assert candidate(3) == 6\n"
@@ -109,7 +109,7 @@ def test_hostile_replies_are_contained_and_the_run_goes_on(tmp_path: Path) -> No
     assert reached == 0
     assert counters.done == len(table)
     assert digest_tree(tmp_path / "exam") | digest_tree(keep) == before
-    records = {r.item_id: r for r in read_item_records(run_dir)}
+    records = {r.item_id: r for r in RunFolder(run_dir).read_items()}
     first = {k: r.code[0] for k, r in records.items()}
     outcome = {k: s.result.outcome if s.result else s.status for k, s in first.items()}
     assert outcome == {
@@ -119,6 +119,6 @@ def test_hostile_replies_are_contained_and_the_run_goes_on(tmp_path: Path) -> No
     }  # fmt: skip
     assert records["p-wrong"].code[0].result.failed_test == "assert candidate(3) == 6"  # type: ignore[union-attr]
     scores = score_run(run_dir, n_boot=0).exams[0]
-    assert scores.items["correct"] == 3 and scores.items["unparseable"] == 1
-    assert scores.items["incorrect"] == len(table) - 4
+    assert scores.items.correct == 3 and scores.items.unparseable == 1
+    assert scores.items.incorrect == len(table) - 4
     assert sandbox_processes() == []

@@ -190,8 +190,8 @@ def run_program(
         returncode, timed_out = _execute(command, work, nonce, limits, root)
         out = (root / "stdout").read_bytes()[-OUTPUT_CAP:].decode("utf-8", "replace")
         err = (root / "stderr").read_bytes()[-OUTPUT_CAP:].decode("utf-8", "replace")
-    if isolation == "rlimits" and os.geteuid() == 0:
-        _kill_uid(UID_BASE + slot)
+    if isolation != "bwrap-userns" and os.geteuid() == 0:
+        _kill_uid(UID_BASE + slot)  # the slot's uid starts the next program with no process left
     duration = round(time.monotonic() - started, 3)
     return _classify(out, err, nonce, returncode, timed_out, isolation, duration)
 
@@ -227,8 +227,9 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _kill_uid(uid: int) -> None:
-    """Without namespaces, a program may have left processes in new sessions: kill its uid's."""
-    for _ in range(20):
+    """Kill and wait out every process of a sandbox uid: without namespaces a program may leave
+    processes in new sessions, and with them a dying PID namespace takes a moment to empty."""
+    for _ in range(100):
         pids = []
         for entry in Path("/proc").iterdir():
             try:
@@ -241,7 +242,7 @@ def _kill_uid(uid: int) -> None:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
 def _classify(
