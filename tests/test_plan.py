@@ -20,6 +20,17 @@ MC_ITEM = {"id": "a", "type": "mc", "question": "q", "options": ["x", "y"], "ans
 FR_ITEM = {"id": "f", "type": "free_response", "prompt": "p", "rubric": "r", "max_points": 2}
 MC: dict[str, Any] = {"id": "mc", "kind": "multiple_choice", "items": [MC_ITEM]}
 FR: dict[str, Any] = {"id": "fr", "kind": "free_response", "items": [FR_ITEM]}
+CODE_ITEM = {"id": "c", "type": "code", "prompt": "p", "entry_point": "f", "tests": "def check(c): pass"}
+CODE: dict[str, Any] = {"id": "code", "kind": "code", "items": [CODE_ITEM]}
+
+
+@pytest.mark.parametrize(
+    ("section", "samples", "expected"),
+    [(CODE, None, 1), (CODE, 5, 5), ({**CODE, "sampling": {"samples": 3}}, None, 3),
+     ({**CODE, "sampling": {"samples": 3}}, 7, 7), (FR, 5, 1)],
+)
+def test_code_samples(section: dict[str, Any], samples: int | None, expected: int) -> None:
+    assert resolve_sampling(Section.model_validate(section), RunOptions(samples=samples)).samples == expected
 
 
 @pytest.mark.parametrize(
@@ -36,6 +47,8 @@ FR: dict[str, Any] = {"id": "fr", "kind": "free_response", "items": [FR_ITEM]}
         (FR, {}, ("single", 0.6, 1024)),
         ({**FR, "sampling": {"max_tokens": 300}}, {"max_tokens": 50}, ("single", 0.6, 50)),
         (FR, {"mc_mode": "two_stage"}, ("single", 0.6, 1024)),
+        (CODE, {}, ("single", 0.0, 1024)),
+        (CODE, {"temperature": 0.8, "mc_mode": "two_stage"}, ("single", 0.8, 1024)),
     ],
 )
 def test_resolve_sampling(

@@ -1,20 +1,7 @@
-"""Coding exams graded by running the model's code: extraction, the sandbox, execution, pass@k."""
+"""Coding exams graded by running the model's code.
 
-from examharness.code.extract import CodeExtraction, extract_code
-from examharness.code.models import CodeSample, PassCount
-from examharness.code.passk import PassAtK, pass_at_k, section_pass_at_k
-from examharness.code.sandbox import ExecResult, Limits, detect_isolation, run_program
-
-__all__ = [
-    "CodeExtraction",
-    "CodeSample",
-    "ExecResult",
-    "Limits",
-    "PassAtK",
-    "PassCount",
-    "detect_isolation",
-    "extract_code",
-    "pass_at_k",
-    "run_program",
-    "section_pass_at_k",
-]
+``extract`` (the program in a reply) → ``execute`` (worker threads) → ``sandbox`` (one limited,
+isolated process per program; ``_child`` runs inside it) → ``grade`` (points and status from the
+verdicts) → ``passk`` / ``scores`` (pass@k, per-problem pass rates) → ``views`` (report, HTML,
+compare). Import the module you need: the views never load the sandbox.
+"""
