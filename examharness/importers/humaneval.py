@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,16 @@ def humaneval_header(path: Path | None, leetcode: bool) -> str:
     return (
         f"HumanEval (Chen et al., 2021, https://github.com/openai/human-eval), imported from\n"
         f"{source.name} (sha256 {file_digest(source)}) by `examharness import humaneval`.\n"
-        "License: MIT, Copyright (c) OpenAI. The tests are hidden from the model; the\n"
-        "canonical solutions are not included."
+        "The tests are hidden from the model; the canonical solutions are not included.\n\n"
+        + _license_text()
     )
+
+
+def _license_text() -> str:
+    """The human-eval package's MIT license, carried by every file made from its data."""
+    try:
+        text = metadata.distribution("human-eval").read_text("LICENSE")
+    except metadata.PackageNotFoundError:
+        text = None
+    return text or "License: MIT, Copyright (c) OpenAI (https://openai.com)."
 
