@@ -21,6 +21,7 @@ from typing import Any
 from examharness.backends.base import BackendError, ChatBackend, ChatReply, Message, StageParams
 from examharness.cache import RequestCache, request_key
 from examharness.code.execute import Executor
+from examharness.code.sandbox import SandboxError
 from examharness.exam import CodeItem, Item, LoadedExam, MCItem, MultiSelectItem, Section
 from examharness.extract import extract_choice, extract_numeric
 from examharness.prompts import Renderer, answer_followup
@@ -254,7 +255,10 @@ async def run(
 
     async def execute_then_finish(w: WorkItem, record: ItemRecord) -> None:
         assert executor is not None
-        finish(await _execute(executor, w, record))
+        try:
+            finish(await _execute(executor, w, record))
+        except (SandboxError, OSError) as err:  # no verdict: an error item, retryable, never a fail
+            finish(record.model_copy(update={"status": "error", "error": f"sandbox failed: {err}"}))
 
     async def worker() -> None:
         while True:

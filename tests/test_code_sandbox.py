@@ -12,10 +12,12 @@ import os
 import socket
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from examharness.code.sandbox import UID_BASE, ExecResult, Limits, detect_isolation, run_program
+from examharness.code import sandbox
+from examharness.code.sandbox import UID_BASE, ExecResult, Limits, SandboxError, detect_isolation, run_program
 
 TESTS = "def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(5) == 6\n"
 FAST = Limits(cpu_s=2, wall_s=6, memory_mb=256, file_mb=8, processes=16)
@@ -162,3 +164,17 @@ shutil.rmtree({str(tmp_path)!r}, ignore_errors=True)
 def test_the_run_goes_on_after_hostile_programs() -> None:
     assert run("pass").outcome == "pass"
     assert sandbox_processes() == []
+
+
+@pytest.mark.skipif(detect_isolation() == "rlimits", reason="needs bubblewrap")
+def test_a_sandbox_that_cannot_start_is_no_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = sandbox._command
+
+    def broken(*args: Any, **kwargs: Any) -> list[str]:
+        command = real(*args, **kwargs)
+        at = command.index("bwrap") + 1
+        return [*command[:at], "--no-such-option", *command[at:]]
+
+    monkeypatch.setattr(sandbox, "_command", broken)
+    with pytest.raises(SandboxError, match="bwrap"):
+        run("pass")

@@ -55,6 +55,10 @@ UID_BASE = 61700
 OUTPUT_CAP = 64 * 1024
 
 
+class SandboxError(Exception):
+    """The sandbox itself could not start (bubblewrap, setpriv or prlimit failed): no verdict."""
+
+
 class Limits(BaseModel):
     """Resource limits for one program (the defaults suit HumanEval-sized functions)."""
 
@@ -169,6 +173,7 @@ def run_program(
 
     ``slot`` (0 … workers-1) picks the sandbox uid, so concurrent programs never share a process
     budget. Call from a worker thread: it waits for the program (at most ``limits.wall_s``).
+    Raises :class:`SandboxError` when the sandbox itself fails to start (there is no verdict).
     """
     isolation = isolation or detect_isolation()
     started = time.monotonic()
@@ -258,6 +263,8 @@ def _classify(
             return ExecResult(outcome=data["outcome"], failed_test=test, detail=detail, **base)
     signum = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else 0
     tail = err.strip().splitlines()[-1][:300] if err.strip() else None
+    if err.lstrip().startswith(("bwrap:", "setpriv:", "prlimit:")):
+        raise SandboxError(err.strip().splitlines()[0][:300])
     if "MemoryError" in err:
         return ExecResult(outcome="memory", detail=tail, **base)
     if signum in (signal.SIGXCPU, signal.SIGKILL):
