@@ -73,7 +73,7 @@ def test_render_shows_exact_messages_and_image_tag(capsys: pytest.CaptureFixture
 
 
 def test_list_shows_sections_counts_and_scale(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["list", str(REPO / "exams")]) == 0
+    assert main(["list", str(REPO / "exams" / "demo")]) == 0  # one exam: an 80-column table fits
     out = capsys.readouterr().out
     assert "demo" in out and "multi_select" in out
 
