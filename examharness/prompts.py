@@ -28,10 +28,11 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from examharness.backends.base import Message
+from examharness.builtin import prompts_dir
 from examharness.errors import InputError
 from examharness.exam import LoadedExam, MCExemplar, Section, letters_for
 
-BUILTIN_PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
+BUILTIN_PROMPTS = prompts_dir()
 ROLE_MARKER = re.compile(r"^=== (system|user|assistant) ===[ \t]*$", re.MULTILINE)
 IMAGE_TOKEN = re.compile(r"\x00image:(\d+)\x00")
 

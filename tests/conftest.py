@@ -8,6 +8,7 @@ either stage of a two-stage request: the answer stage's last user message is the
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,9 @@ import yaml
 
 from examharness.testing import last_user_message
 
+SHARED = Path(os.environ.get("EXAMHARNESS_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+"""The reference material, ``../shared`` beside the checkout (CI); ``EXAMHARNESS_SHARED`` points
+elsewhere, e.g. from a git worktree."""
 MARKER = re.compile(r"QID-\d{3}")
 LETTERS = "ABCD"
 FOLLOWUP = "Reply with only"
