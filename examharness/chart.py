@@ -23,6 +23,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
@@ -237,6 +238,10 @@ def render_chart(data: ChartData, out: Path) -> None:
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in ("png", "svg"):
         raise InputError.one(out, None, "out", "chart file must end in .png or .svg")
+    if not has_bars(data):
+        raise InputError.one(out, None, "out", "nothing to draw: no exam has a percentile in any "
+                             "series (an exam needs a scale with a percentile table; --shared-only "
+                             "keeps only exams every series has)")
     fig = draw_chart(data)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format=fmt, dpi=150, metadata={"Date": None} if fmt == "svg" else None)
@@ -260,6 +265,7 @@ def draw_chart(data: ChartData) -> Figure:
         xs = [x for x, v in bars if v is not None]
         heights = [v for _, v in bars if v is not None]
         ax.bar(xs, heights, width, label=s.label, color=colour, zorder=2)
+        _mark_zeros(ax, [x for x, v in bars if v == 0], width, colour)
     ax.set_xticks(
         range(len(data.exams)), data.exams, rotation=55, ha="right", rotation_mode="anchor"
     )
@@ -285,6 +291,20 @@ def draw_chart(data: ChartData) -> Figure:
             color="#444444",
         )
     return fig
+
+
+def _mark_zeros(ax: Axes, xs: list[float], width: float, colour: str) -> None:
+    """A 0th-percentile bar has no height; draw a thick base line and ``0`` so it is not read
+    as "no result" (which draws nothing)."""
+    for x in xs:
+        ax.plot([x - width / 2, x + width / 2], [0.6, 0.6], color=colour, linewidth=3,
+                solid_capstyle="butt", zorder=3)  # fmt: skip
+        ax.text(x, 1.5, "0", ha="center", va="bottom", fontsize=7, color=colour, zorder=3)
+
+
+def has_bars(data: ChartData) -> bool:
+    """Whether any series has a value to draw (a 0 counts; None does not)."""
+    return any(v is not None for s in data.series for v in s.values.values())
 
 
 def _colours(series: Sequence[ChartSeries]) -> list[str]:

@@ -35,8 +35,26 @@ def _low(e: ExamScore) -> float | None:
 
 
 def _exam_label(e: ExamScore, titles: list[str]) -> str:
-    """An exam's name on the chart: its title, with its id when two exams share a title."""
+    """An exam's name on the chart: its ``published_label`` if it has one, else its title, with
+    its id when two exams share a title."""
+    if e.published_label is not None:
+        return e.published_label
     return e.title if titles.count(e.title) == 1 else f"{e.title} ({e.exam})"
+
+
+def _exam_values(run: RunScores) -> dict[str, float | None]:
+    """Chart name -> plotted value; two exams claiming one published row is an error."""
+    titles = [e.title for e in run.exams]
+    values: dict[str, float | None] = {}
+    owner: dict[str, str] = {}
+    for e in run.exams:
+        name = _exam_label(e, titles)
+        if name in owner:
+            raise InputError.one(run.run_id, None, "published_label",
+                                 f"exams {owner[name]!r} and {e.exam!r} both stand for {name!r}")
+        owner[name] = e.exam
+        values[name] = _low(e)
+    return values
 
 
 def run_series(runs: list[RunScores]) -> list[ChartSeries]:
@@ -45,9 +63,7 @@ def run_series(runs: list[RunScores]) -> list[ChartSeries]:
     out = []
     for r in runs:
         label = r.model if models.count(r.model) == 1 else f"{r.model} ({r.run_id})"
-        titles = [e.title for e in r.exams]
-        values = {_exam_label(e, titles): _low(e) for e in r.exams}
-        out.append(ChartSeries(label=label, values=values))
+        out.append(ChartSeries(label=label, values=_exam_values(r)))
     return out
 
 

@@ -312,6 +312,10 @@ class Exam(Strict):
     language: str = "en"
     description: str | None = None
     version: int = 1
+    published_label: str | None = None
+    """The published result this exam stands for, e.g. ``SAT Math`` (a row or Figure 4 label of
+    ``examharness/data/published/*.json``): charts put the exam in that row's slot, whatever its
+    title. None: matched by id and title."""
     passages: dict[str, Passage] = {}
     sections: list[Section] = Field(min_length=1)
     scoring: ExamScoring = ExamScoring()

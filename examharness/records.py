@@ -252,6 +252,8 @@ class ExamScore(Model):
     title: str
     language: str = "en"
     """The exam's language (BCP-47), for per-language views of translated exams."""
+    published_label: str | None = None
+    """The exam's ``published_label``: the published row charts put it beside."""
     raw: float
     max_raw: float
     accuracy: float

@@ -24,6 +24,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from examharness.builtin import scales_dir
 from examharness.errors import InputError
 from examharness.yamlpos import PathError, load_model
 
@@ -245,7 +246,7 @@ class Scale(Strict):
     percentile: Percentile | None = None
 
 
-REPO_SCALES = Path(__file__).resolve().parents[1] / "exams" / "scales"
+REPO_SCALES = scales_dir()
 """The built-in scales (the project's ``exams/scales``)."""
 
 

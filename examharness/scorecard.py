@@ -126,7 +126,8 @@ def score_graded(
             agree = Agreement(n=a.n, exact=a.exact, adjacent=a.adjacent)
         full_key = core.scaled if core.scaled is not None else core.accuracy
         scores.append(ExamScore(
-            exam=exam.id, title=exam.title, language=exam.language, raw=core.raw, max_raw=core.max_raw,
+            exam=exam.id, title=exam.title, language=exam.language,
+            published_label=exam.published_label, raw=core.raw, max_raw=core.max_raw,
             accuracy=core.accuracy, scale=core.scale_id, scaled=core.scaled,
             composite=core.composite, percentile=core.percentile, ci=core.ci, items=c,
             sections=_section_scores(exam, mine),

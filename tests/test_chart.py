@@ -216,3 +216,25 @@ def test_render_rejects_other_formats(tmp_path: Path) -> None:
     data = build_chart_data([series("a", x=1)], "a")
     with pytest.raises(InputError, match=r"must end in \.png or \.svg"):
         render_chart(data, tmp_path / "chart.pdf")
+
+
+def _zero_marks(data: ChartData) -> list[str]:
+    """The ``0`` labels drawn for 0th-percentile bars."""
+    return [t.get_text() for t in draw_chart(data).axes[0].texts if t.get_text() == "0"]
+
+
+def test_a_zero_bar_is_drawn_and_a_missing_one_is_not() -> None:
+    """0 % has no bar height, so it gets a mark; a missing result draws nothing."""
+    zero = build_chart_data([series("a", x=0, y=30), series("b", x=None, y=40)], "a")
+    assert _zero_marks(zero) == ["0"]
+    lines = draw_chart(zero).axes[0].lines
+    assert len(lines) == 1 and lines[0].get_linewidth() == 3
+    missing = build_chart_data([series("a", x=None, y=30), series("b", x=20, y=40)], "a")
+    assert _zero_marks(missing) == [] and len(draw_chart(missing).axes[0].lines) == 0
+
+
+def test_a_chart_with_no_bars_is_not_written(tmp_path: Path) -> None:
+    data = build_chart_data([series("a", x=None)], "a")
+    with pytest.raises(InputError, match="nothing to draw"):
+        render_chart(data, tmp_path / "empty.png")
+    assert not (tmp_path / "empty.png").exists()

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from runs import ExamSpec, first_right, make_run, write_exam
 from test_chart import REPORT_FIGURE4_ORDER
 
@@ -116,3 +117,28 @@ def test_exams_sharing_a_title_stay_apart() -> None:
 
     run = RunScores(run_id="r", model="m", scored_at="t", exams=[exam("a", 25), exam("b", 63)])
     assert run_series([run])[0].values == {"Same Title (a)": 25, "Same Title (b)": 63}
+
+
+def test_published_label_puts_an_exam_in_its_row(tmp_path: Path) -> None:
+    """An exam whose title is nobody's row still lands in the row its ``published_label`` names."""
+    path = write_exam(tmp_path / "exams", ExamSpec("mine", "My practice test", scale="sat_math"))
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    path.write_text(yaml.safe_dump({**doc, "published_label": "SAT Math"}, sort_keys=False), encoding="utf-8")
+    run = make_run(tmp_path, [path], model="mine", right=first_right("mine", 7))
+    assert load_scores(run).exams[0].published_label == "SAT Math"
+    data = chart_data_for([run], published="gpt-4-technical-report")
+    values = next(s for s in data.series if s.label == "mine").values
+    assert values["SAT Math"] is not None and "My practice test" not in data.exams
+
+
+def test_a_chart_with_no_bars_exits_1_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exams without a percentile give nothing to draw: refuse rather than write an empty chart."""
+    path = write_exam(tmp_path / "exams", ExamSpec("plain", "Plain", scale=None))
+    run = make_run(tmp_path, [path], model="m", right=first_right("plain", 5))
+    out = tmp_path / "fig.png"
+    assert main(["chart", str(run), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "nothing to draw" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -8,7 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import SHARED
 
+from examharness.cli import main
 from examharness.errors import InputError
 from examharness.exam import LETTERS, MCItem, MultiSelectItem, NumericItem, load_exam
 from examharness.importers import write_exam_yaml
@@ -17,7 +19,7 @@ from examharness.importers.mmlu import import_mmlu, mmlu_header
 from examharness.prompts import Renderer
 from examharness.validate import validate_paths
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MMLU_TESTS = sorted((DATA / "mmlu" / "test").glob("*_test.csv"))
 AGIEVAL_FILES = sorted((DATA / "agieval").glob("*.jsonl"))
@@ -145,7 +147,7 @@ def test_mmlu_quirky_rows_are_reported_with_row_numbers() -> None:
     warnings: list[str] = []
     exam = import_mmlu(dev, test, shots=2, skip_bad=True, warn=warnings.append)
     assert [item.id for item in exam.sections[0].items] == ["mmlu-quirky-1", "mmlu-quirky-4"]
-    assert warnings[-1] == "warning: skipped 3 bad row(s) of 7"
+    assert warnings[-1] == "warning: skipped 3 bad row(s) of 5"  # rows of the test file only
     assert [w.split(": ")[1] for w in warnings[:-1]] == [f"skipped {test}:{n}" for n in (2, 3, 5)]
 
 
@@ -189,7 +191,7 @@ def test_agieval_skip_bad_keeps_good_rows_and_types() -> None:
     assert isinstance(items["agieval-quirky-6"], MultiSelectItem)
     assert isinstance(items["agieval-quirky-7"], NumericItem) and items["agieval-quirky-7"].answer == ["7"]
     assert items["agieval-quirky-1"].passage == items["agieval-quirky-5"].passage == "p1"
-    assert warnings[-1] == "warning: skipped 5 bad row(s) of 10"
+    assert warnings[-1] == "warning: skipped 4 bad row(s) of 8, and 1 bad exemplar row(s)"
     assert len(exam.sections[0].exemplars) == 1
 
 
@@ -231,3 +233,32 @@ def test_agieval_shots_without_fewshot_takes_none_and_says_so() -> None:
 def test_normalise_options(options: list[str], texts: list[str], noted: bool) -> None:
     got, note = normalise_options(options)
     assert got == texts and (note is not None) == noted
+
+
+def test_agieval_files_compose_one_exam_with_a_section_each(tmp_path: Path) -> None:
+    """``import agieval A B --section-per-file``: one exam, ids and passages kept apart per task."""
+    good = FIXTURES / "agieval" / "good.jsonl"
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_bytes(good.read_bytes())
+    second.write_bytes(good.read_bytes())
+    out = tmp_path / "both.yaml"
+    argv = ["import", "agieval", str(first), str(second), "--section-per-file", "--id", "both",
+            "--title", "Both Tasks", "--published-label", "SAT Math", "--out", str(out)]
+    assert main(argv) == 0
+    exam = load_exam(out).exam
+    assert (exam.title, exam.published_label) == ("Both Tasks", "SAT Math")
+    assert [s.id for s in exam.sections] == ["first", "second"]
+    rows = len(good.read_text(encoding="utf-8").splitlines())
+    assert [i.id for _, i in exam.items()] == [f"both-{t}-{n}" for t in ("first", "second")
+                                                for n in range(1, rows + 1)]  # fmt: skip
+    assert {i.passage for s in exam.sections[:1] for i in s.items} == {"first-p1"}
+    assert set(exam.passages) == {"first-p1", "second-p1"}
+    assert validate_paths([out], user_prompts=None, scale_dirs=[]) == []
+
+
+def test_several_agieval_files_need_a_section_each(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    good = FIXTURES / "agieval" / "good.jsonl"
+    assert main(["import", "agieval", str(good), str(good), "--out", str(tmp_path / "x.yaml")]) == 1
+    assert "--section-per-file" in capsys.readouterr().err

@@ -106,10 +106,11 @@ def import_bank(args: argparse.Namespace) -> int:
         header = humaneval.humaneval_header(args.file, leetcode)
     else:
         exam = agieval.import_agieval(
-            args.file, exam_id=args.id, shots=args.shots, fewshot=args.fewshot, scale=args.scale,
-            skip_bad=args.skip_bad, warn=warn,
+            args.files, exam_id=args.id, title=args.title, published_label=args.published_label,
+            section_per_file=args.section_per_file, shots=args.shots, fewshot=args.fewshot,
+            scale=args.scale, skip_bad=args.skip_bad, warn=warn,
         )  # fmt: skip
-        header = agieval.agieval_header(args.file, args.fewshot)
+        header = agieval.agieval_header(args.files, args.fewshot)
     write_exam_yaml(exam, args.out, header)
     n = sum(len(s.items) for s in exam.sections)
     print(f"wrote {args.out}: exam {exam.id!r}, {n} items")

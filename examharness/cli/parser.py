@@ -144,8 +144,12 @@ def _add_import(sub: argparse._SubParsersAction[_Parser]) -> None:
     mm.add_argument("--shots", type=int, help="first N rows of each subject become exemplars (default 0)")
     mm.add_argument("--skip-bad", action="store_true", help="skip malformed rows (each is reported)")
     a = isub.add_parser("agieval", help="AGIEval JSONL (passage, question, options, label)")
-    a.add_argument("file", type=Path)
+    a.add_argument("files", nargs="+", type=Path, metavar="FILE")
     a.add_argument("--fewshot", type=Path, help="AGIEval few-shot CSV with explanations")
+    a.add_argument("--title")
+    a.add_argument("--section-per-file", action="store_true",
+                   help="one section per file, each with its task's exemplars (several files)")
+    a.add_argument("--published-label", help="the published result the exam stands for, e.g. 'SAT Math'")
     for q in (m, a):
         q.add_argument("--shots", type=int)
         q.add_argument("--scale")

@@ -42,8 +42,13 @@ class RowReport:
         self.skip_bad = skip_bad
         self.warn: Warn = warn or _stderr
         self.problems: list[Problem] = []
-        self.rows = 0
-        """Input rows seen (good and bad), for the final count."""
+        self.rows: dict[str, int] = {}
+        """Rows seen (good and bad) per input file, for the final count; exemplar files
+        (few-shot, dev) are not input files and are not counted."""
+
+    def row(self, file: Path) -> None:
+        """Count one row of the input file ``file``."""
+        self.rows[str(file)] = self.rows.get(str(file), 0) + 1
 
     def bad(self, file: Path, row: int, field: str, message: str) -> None:
         self.problems.append(Problem(str(file), row, field, message))
@@ -59,8 +64,13 @@ class RowReport:
             raise InputError(self.problems)
         for problem in self.problems:
             self.warn(f"warning: skipped {problem}")
-        rows = len({(p.file, p.line) for p in self.problems})
-        self.warn(f"warning: skipped {rows} bad row(s) of {self.rows}")
+        bad = {(p.file, p.line) for p in self.problems}
+        of_input = sum(1 for file, _ in bad if file in self.rows)
+        files = f" in {len(self.rows)} files" if len(self.rows) > 1 else ""
+        line = f"warning: skipped {of_input} bad row(s) of {sum(self.rows.values())}{files}"
+        if len(bad) > of_input:
+            line += f", and {len(bad) - of_input} bad exemplar row(s)"
+        self.warn(line)
 
 
 def file_digest(path: Path) -> str:

@@ -15,6 +15,7 @@ import ast
 import csv
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,8 +162,13 @@ def _parse_record(path: Path, row: int, line: str, report: RowReport) -> AgiRow 
         return None
 
 
-def read_items(path: Path, exam_id: str, passages: PassageTable, report: RowReport) -> list[Item]:
-    """Every good row of ``path`` as an item ``<exam_id>-<row>``; bad rows go to ``report``."""
+def read_items(
+    path: Path, id_prefix: str, passages: PassageTable, report: RowReport, passage_prefix: str = ""
+) -> list[Item]:
+    """Every good row of ``path`` as an item ``<id_prefix>-<row>``; bad rows go to ``report``.
+
+    A passage first seen on row N is ``<passage_prefix>pN``.
+    """
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as err:
@@ -171,7 +177,7 @@ def read_items(path: Path, exam_id: str, passages: PassageTable, report: RowRepo
     for row, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        report.rows += 1
+        report.row(path)
         rec = _parse_record(path, row, line, report)
         if rec is None:
             continue
@@ -179,9 +185,9 @@ def read_items(path: Path, exam_id: str, passages: PassageTable, report: RowRepo
             note = normalise_options(rec.options)[1]
             if note:
                 report.note(path, row, "options", note)
-        pid = passages.key_for(rec.passage, f"p{row}")
+        pid = passages.key_for(rec.passage, f"{passage_prefix}p{row}")
         try:
-            item = _build_item(rec, f"{exam_id}-{row}", pid)
+            item = _build_item(rec, f"{id_prefix}-{row}", pid)
         except ValidationError as err:
             for field, message in _row_problems(err, "label"):
                 report.bad(path, row, field, message)
@@ -226,7 +232,7 @@ def _exemplar(cell: str, explanation: str) -> tuple[MCExemplar, str | None, str 
 
 
 def read_fewshot(
-    path: Path, task: str, passages: PassageTable, report: RowReport
+    path: Path, task: str, passages: PassageTable, report: RowReport, passage_prefix: str = ""
 ) -> list[MCExemplar]:
     """The worked examples for ``task`` from AGIEval's ``few_shot_prompts.csv``.
 
@@ -252,7 +258,6 @@ def read_fewshot(
         cell = cells[col] if col < len(cells) else ""
         if not cell.strip():
             continue
-        report.rows += 1
         exp_cells = by_label.get(f"explanation {k}", (0, []))[1]
         explanation = exp_cells[col] if col < len(exp_cells) else ""
         try:
@@ -266,7 +271,7 @@ def read_fewshot(
             continue
         if note:
             report.note(path, row, column, note)
-        pid = None if drop_passage else passages.key_for(text, f"fewshot-{k}")
+        pid = None if drop_passage else passages.key_for(text, f"{passage_prefix}fewshot-{k}")
         passages.commit(None if drop_passage else text, pid)
         exemplars.append(ex.model_copy(update={"passage": pid}))
     return exemplars
@@ -297,39 +302,31 @@ def dataset_license(path: Path) -> str:
     return f"unknown: no '# {key}' section in {licenses.name}"
 
 
-def import_agieval(
-    path: Path,
-    *,
-    exam_id: str | None = None,
-    shots: int | None = None,
-    fewshot: Path | None = None,
-    scale: str | None = None,
-    skip_bad: bool = False,
-    warn: Warn | None = None,
-) -> Exam:
-    """Build the exam for one AGIEval task file.
+class _TaskPart(BaseModel):
+    """One AGIEval file's share of an exam: its section and the passages it uses."""
 
-    ``shots`` exemplars come from ``fewshot`` (all of the task's, when ``shots`` is None);
-    without ``fewshot`` there are none, whatever ``shots`` says. Raises :class:`InputError`
-    listing every bad row (unless ``skip_bad``), or when fewer exemplars exist than asked for.
-    """
+    section: Section
+    passages: dict[str, Passage]
+    n_exemplars: int
+
+
+def _task_part(
+    path: Path, *, id_prefix: str, key_prefix: str, shots: int | None, fewshot: Path | None,
+    report: RowReport,
+) -> _TaskPart:  # fmt: skip
+    """Items and exemplars of one task file; passages are keyed ``<key_prefix>pN``."""
     task = path.stem
-    exam_id = exam_id or f"agieval-{task}"
-    report = RowReport(skip_bad=skip_bad, warn=warn)
     passages = PassageTable()
-    items = read_items(path, exam_id, passages, report)
-    exemplars = read_fewshot(fewshot, task, passages, report) if fewshot else []
-    report.finish()
-    if fewshot is None and shots:
-        report.warn(f"note: {path}: no --fewshot file, so no exemplars: they are never taken "
-                    "from the test items, which would show the model answers it is scored on")
+    items = read_items(path, id_prefix, passages, report, key_prefix)
+    exemplars = read_fewshot(fewshot, task, passages, report, key_prefix) if fewshot else []
     if shots is not None and fewshot is not None:
         if shots < 0 or shots > len(exemplars):
             message = f"{shots} exemplars asked for, the file has {len(exemplars)} for this task"
             raise InputError.one(fewshot, None, FEWSHOT_COLUMN.get(task, task), message)
         exemplars = exemplars[:shots]
     used = {ex.passage for ex in exemplars}
-    kept = {k: p for k, p in passages.entries.items() if not k.startswith("fewshot-") or k in used}
+    exemplar_key = f"{key_prefix}fewshot-"
+    kept = {k: p for k, p in passages.entries.items() if not k.startswith(exemplar_key) or k in used}
     numeric = all(isinstance(item, NumericItem) for item in items)
     shown: list[MCExemplar | ResponseExemplar] = list(exemplars)
     section = Section(
@@ -337,26 +334,83 @@ def import_agieval(
         sampling=Sampling(mode="single") if numeric else None,
         exemplars=shown, items=items,
     )  # fmt: skip
-    source = f"{CITATION}; items from {path.name}"
+    return _TaskPart(section=section, passages=kept, n_exemplars=len(exemplars))
+
+
+def import_agieval(
+    paths: Path | Sequence[Path],
+    *,
+    exam_id: str | None = None,
+    title: str | None = None,
+    published_label: str | None = None,
+    section_per_file: bool = False,
+    shots: int | None = None,
+    fewshot: Path | None = None,
+    scale: str | None = None,
+    skip_bad: bool = False,
+    warn: Warn | None = None,
+) -> Exam:
+    """Build one exam from AGIEval task files.
+
+    One file gives one section, items ``<exam id>-<row>``. With ``section_per_file`` every file
+    is a section of its own (id: the task, e.g. ``lsat-ar``; items ``<exam id>-<task>-<row>``,
+    passages ``<task>-pN``), each with its task's exemplars, so LSAT's three AGIEval parts form
+    one exam. Several files need ``section_per_file``: each task has its own exemplars.
+    ``shots`` exemplars per task come from ``fewshot`` (all of the task's, when ``shots`` is
+    None); without ``fewshot`` there are none, whatever ``shots`` says. Raises
+    :class:`InputError` listing every bad row (unless ``skip_bad``), or when fewer exemplars
+    exist than asked for.
+    """
+    files = [paths] if isinstance(paths, Path) else list(paths)
+    if not files or (len(files) > 1 and not section_per_file):
+        raise InputError.one("command line", None, "files", "give one AGIEval file, or several "
+                             "with --section-per-file (each task has its own exemplars)")
+    tasks = [f.stem for f in files]
+    if len(set(tasks)) < len(tasks):
+        raise InputError.one("command line", None, "files", f"a task is given twice: {tasks}")
+    exam_id = exam_id or f"agieval-{'-'.join(tasks)}"
+    report = RowReport(skip_bad=skip_bad, warn=warn)
+    parts = [
+        _task_part(f, id_prefix=f"{exam_id}-{f.stem}" if section_per_file else exam_id,
+                   key_prefix=f"{f.stem}-" if section_per_file else "", shots=shots,
+                   fewshot=fewshot, report=report)
+        for f in files
+    ]  # fmt: skip
+    report.finish()
+    if fewshot is None and shots:
+        report.warn(f"note: {files[0]}: no --fewshot file, so no exemplars: they are never taken "
+                    "from the test items, which would show the model answers it is scored on")
+    names = ", ".join(f.name for f in files)
+    source = f"{CITATION}; items from {names}"
     if fewshot is not None:
-        source += f", {len(exemplars)} exemplars from {fewshot.name}"
+        shown = ", ".join(str(p.n_exemplars) for p in parts)
+        source += f", {shown} exemplars from {fewshot.name}"
+    licenses = "; ".join(dict.fromkeys(dataset_license(f) for f in files))
+    n_items = sum(len(p.section.items) for p in parts)
+    shot_counts = "/".join(dict.fromkeys(str(p.n_exemplars) for p in parts))
     return Exam(
-        id=exam_id, title=f"AGIEval: {task}", source=source,
-        license=f"{dataset_license(path)}; AGIEval repository: MIT (Microsoft)",
-        description=f"{len(items)} items from AGIEval {task}, {len(exemplars)}-shot.",
-        passages=kept, sections=[section], scoring=ExamScoring(scale=scale),
+        id=exam_id, title=title or f"AGIEval: {', '.join(tasks)}", source=source,
+        license=f"{licenses}; AGIEval repository: MIT (Microsoft)",
+        description=f"{n_items} items from AGIEval {', '.join(tasks)}, {shot_counts}-shot.",
+        published_label=published_label,
+        passages={k: v for p in parts for k, v in p.passages.items()},
+        sections=[p.section for p in parts], scoring=ExamScoring(scale=scale),
     )  # fmt: skip
 
 
-def agieval_header(path: Path, fewshot: Path | None) -> str:
+def agieval_header(paths: Path | Sequence[Path], fewshot: Path | None) -> str:
     """The comment that opens a generated AGIEval exam file: where its items came from."""
+    files = [paths] if isinstance(paths, Path) else list(paths)
     lines = [
         "Generated by `examharness import agieval` from the files below; re-run it rather than",
         "editing this file by hand.",
         f"Source: {CITATION}.",
-        f"Items: {path.name} (sha256 {file_digest(path)}); license: {dataset_license(path)}.",
-        "Item ids are <exam id>-<line> with <line> the 1-based line of the JSONL file.",
     ]
+    for path in files:
+        lines.append(f"Items: {path.name} (sha256 {file_digest(path)}); "
+                     f"license: {dataset_license(path)}.")
+    lines.append("Item ids are <exam id>-<line> (several files: <exam id>-<task>-<line>) with "
+                 "<line> the 1-based line of the JSONL file.")
     if fewshot is not None:
         digest = file_digest(fewshot)
         lines.append(f"Exemplars: {fewshot.name} (sha256 {digest}), never the test items.")

@@ -61,11 +61,15 @@ def _where(row: int, line: int) -> str:
     return "" if row == line else f" (row {row} starts at line {line})"
 
 
-def read_rows(path: Path, report: RowReport) -> list[tuple[int, MCItem]]:
-    """Each good record as (row, item with a placeholder id); bad records go to ``report``."""
+def read_rows(path: Path, report: RowReport, *, counted: bool) -> list[tuple[int, MCItem]]:
+    """Each good record as (row, item with a placeholder id); bad records go to ``report``.
+
+    ``counted``: the file is the input (test) file, whose rows the ``--skip-bad`` count is of.
+    """
     out: list[tuple[int, MCItem]] = []
     for row, line, fields in _records(path):
-        report.rows += 1
+        if counted:
+            report.row(path)
         if len(fields) != len(COLUMNS):
             report.bad(path, row, "(row)", f"expected {len(COLUMNS)} columns "
                        f"({', '.join(COLUMNS)}), found {len(fields)}{_where(row, line)}")
@@ -105,8 +109,8 @@ def import_mmlu(
     if shots < 0:
         raise InputError.one(dev, None, "shots", f"--shots must be 0 or more, got {shots}")
     report = RowReport(skip_bad=skip_bad, warn=warn)
-    exemplar_rows = read_rows(dev, report) if shots > 0 else []
-    rows = read_rows(test, report)
+    exemplar_rows = read_rows(dev, report, counted=False) if shots > 0 else []
+    rows = read_rows(test, report, counted=True)
     report.finish()
     if len(exemplar_rows) < shots:
         message = f"{shots} exemplars asked for, the dev file has {len(exemplar_rows)} good rows"
