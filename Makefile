@@ -1,6 +1,7 @@
 # Two commands on a fresh machine with Python 3.11:
 #   make demo   set up (with the embedded local model) and run the demo exam
 #   make test   set up (with dev tools) and run ruff, mypy and the tests
+SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -24,8 +25,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 setup: $(VENV)/.installed-local
 setup-dev: $(VENV)/.installed-dev
 
+# The run prints its folder last; the Figure-4-style chart goes into that folder.
 demo: setup
-	$(BIN)/examharness run exams/demo
+	@set -o pipefail; exec 3>&1; \
+	run=$$($(BIN)/examharness run exams/demo | tee /dev/fd/3 | tail -n 1) && \
+	$(BIN)/examharness chart "$$run" --out "$$run/figure4.png"
 
 lint: setup-dev
 	$(BIN)/ruff check examharness tests bench

@@ -261,6 +261,14 @@ def _load_answer_key(path: Path) -> dict[str, str]:
     return {str(k): v for k, v in data.items()}
 
 
+def _known(paths: list[Path], wrong_every: int) -> Responder:
+    from examharness.testing.known import known_answers
+
+    known = known_answers(paths, wrong_every=wrong_every)
+    print(f"expected correct: {json.dumps(known.expected_correct, sort_keys=True)}", flush=True)
+    return known.responder()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Foreground CLI; prints ``listening on <base_url>`` once ready (useful with ``--port 0``)."""
     parser = argparse.ArgumentParser(
@@ -272,6 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per 200 reply")
     parser.add_argument("--answer-key", type=Path, help="JSON {question substring: reply text}")
     parser.add_argument("--fallback", help="reply when no answer-key entry matches")
+    parser.add_argument("--answers-from", type=Path, nargs="+", metavar="EXAM",
+                        help="answer these exams' multiple-choice items (examharness.testing.known)")
+    parser.add_argument("--wrong-every", type=int, default=0, metavar="N",
+                        help="with --answers-from: answer every N-th item of each exam wrongly")
     parser.add_argument(
         "--fault-fraction", type=float, default=0.0, help="share of prompts whose first attempt fails"
     )
@@ -293,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         responder = (
             answer_key_responder(_load_answer_key(args.answer_key), fallback=args.fallback)
             if args.answer_key
+            else _known(args.answers_from, args.wrong_every) if args.answers_from
             else echo_responder
         )
         chosen = [kinds[k.strip()] for k in args.fault_kinds.split(",") if k.strip()]
