@@ -125,7 +125,7 @@ def test_published_label_puts_an_exam_in_its_row(tmp_path: Path) -> None:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     path.write_text(yaml.safe_dump({**doc, "published_label": "SAT Math"}, sort_keys=False), encoding="utf-8")
     run = make_run(tmp_path, [path], model="mine", right=first_right("mine", 7))
-    assert load_scores(run).exams[0].published_label == "SAT Math"
+    assert RunFolder(run).read_scores().exams[0].published_label == "SAT Math"
     data = chart_data_for([run], published="gpt-4-technical-report")
     values = next(s for s in data.series if s.label == "mine").values
     assert values["SAT Math"] is not None and "My practice test" not in data.exams

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from runs import run_on
 
-from examharness.scorecard import load_scores
+from examharness.results import RunFolder
 from examharness.testing import ScriptedServer
 from examharness.testing.known import known_answers
 
@@ -26,7 +26,7 @@ def test_known_answers_earn_the_expected_demo_score(tmp_path: Path) -> None:
     assert known.expected_correct == {"demo": 2}
     with ScriptedServer(responder=known.responder()) as server:
         run = run_on(server, tmp_path, [exams / "demo" / "demo.yaml"], "scripted")
-    (exam,) = load_scores(run).exams
+    (exam,) = RunFolder(run).read_scores().exams
     assert (exam.raw, exam.max_raw, exam.items["correct"], exam.items["incorrect"]) == (2, 12, 2, 2)
     assert exam.scaled == 30 and exam.percentile is not None
     assert (exam.percentile.low, exam.percentile.high) == (8, 25)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import SHARED
 
+from examharness.builtin import scales_dir
 from examharness.exam import load_exam
 from examharness.importers.suite import build_suite, suite_exams
 from examharness.published import find_exam, load_published
-from examharness.scorecard import REPO_SCALES
 
 SUITE = Path(__file__).resolve().parents[1] / "exams" / "suite"
 needs_data = pytest.mark.skipif(not (SHARED / "data" / "agieval").is_dir(), reason="no ../shared/data")
@@ -43,7 +43,7 @@ def test_suite_exams_match_figure_4_rows_and_scales() -> None:
         row = find_exam(pub, exam.published_label)
         assert row is not None and row.short_label == exam.published_label
         assert find_exam(pub, exam.title) is row
-        assert isinstance(exam.scoring.scale, str) and (REPO_SCALES / f"{exam.scoring.scale}.yaml").is_file()
+        assert isinstance(exam.scoring.scale, str) and (scales_dir() / f"{exam.scoring.scale}.yaml").is_file()
         labelled[exam.id] = exam
     assert set(labelled) == {"sat-math", "sat-ebrw", "lsat"}
     assert [s.id for s in labelled["lsat"].sections] == ["lsat-ar", "lsat-lr", "lsat-rc"]
