@@ -14,7 +14,8 @@ from examharness.cli import main
 from examharness.errors import InputError
 from examharness.exam import LETTERS, MCItem, MultiSelectItem, NumericItem, load_exam
 from examharness.importers import write_exam_yaml
-from examharness.importers.agieval import agieval_header, import_agieval, normalise_options
+from examharness.importers.agieval import agieval_header, import_agieval
+from examharness.importers.agieval_rows import normalise_options
 from examharness.importers.mmlu import import_mmlu, mmlu_header
 from examharness.prompts import Renderer
 from examharness.validate import validate_paths

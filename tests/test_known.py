@@ -27,6 +27,6 @@ def test_known_answers_earn_the_expected_demo_score(tmp_path: Path) -> None:
     with ScriptedServer(responder=known.responder()) as server:
         run = run_on(server, tmp_path, [exams / "demo" / "demo.yaml"], "scripted")
     (exam,) = RunFolder(run).read_scores().exams
-    assert (exam.raw, exam.max_raw, exam.items["correct"], exam.items["incorrect"]) == (2, 12, 2, 2)
+    assert (exam.raw, exam.max_raw, exam.items.correct, exam.items.incorrect) == (2, 12, 2, 2)
     assert exam.scaled == 30 and exam.percentile is not None
     assert (exam.percentile.low, exam.percentile.high) == (8, 25)
