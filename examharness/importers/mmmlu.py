@@ -53,7 +53,7 @@ def _rows(path: Path, report: RowReport) -> list[tuple[int, str, MCItem]]:
                 )
             out = []
             for row, fields in enumerate(reader, start=2):
-                report.rows += 1
+                report.row(path)
                 picked = _row(path, row, fields[offset:], report)
                 if picked is not None:
                     out.append((row, *picked))
