@@ -93,7 +93,7 @@ def import_humaneval(
     for row, line in enumerate(_lines(path), 1):
         if not line.strip():
             continue
-        report.rows += 1
+        report.row(path)
         try:
             data = json.loads(line)
         except json.JSONDecodeError as err:
