@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from examharness.extract import lexicon as lx
 from examharness.extract.model import Tier
@@ -328,17 +329,20 @@ def keywords_in(lowered: str) -> frozenset[str]:
     return frozenset(found)
 
 
+Trie: TypeAlias = "dict[str, Trie]"
+
+
 def _trie(words: set[str]) -> str:
     """One regular expression for a set of literal words, factored by common prefixes (several
     times faster to scan with than a flat alternation), matching the longest word at a position."""
-    root: dict[str, dict] = {}  # type: ignore[type-arg]
+    root: Trie = {}
     for word in words:
         node = root
         for ch in word:
             node = node.setdefault(ch, {})
         node[""] = {}
 
-    def emit(node: dict[str, dict]) -> str:  # type: ignore[type-arg]
+    def emit(node: Trie) -> str:
         alts = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items()) if ch]
         if not alts:
             return ""
