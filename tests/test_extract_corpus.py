@@ -63,3 +63,16 @@ def _check(corpus: Corpus, case: Case) -> None:
 @pytest.mark.parametrize("case", WRITTEN.cases, ids=[c.reply[:40] for c in WRITTEN.cases])
 def test_written_reply_is_read_as_labelled(case: Case) -> None:
     _check(WRITTEN, case)
+
+
+CAPTURED = load("local_model_replies.yaml")
+
+
+def test_captured_replies_cover_a_few_dozen_items() -> None:
+    assert len(CAPTURED.cases) >= 30
+    assert all(c.item for c in CAPTURED.cases)
+
+
+@pytest.mark.parametrize("case", CAPTURED.cases, ids=[c.item or "" for c in CAPTURED.cases])
+def test_captured_local_model_reply_is_read_as_labelled(case: Case) -> None:
+    _check(CAPTURED, case)

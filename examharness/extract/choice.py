@@ -45,6 +45,8 @@ _FINISHED = re.compile(r"[.!。！)\]*]\s*\Z")
 _TAIL, _MARGIN = 200, 100
 """A long reply's last ``_TAIL`` characters are searched for a statement first; matches may start
 up to ``_MARGIN`` characters earlier (a cue before its letter)."""
+_LETTER_LINES = re.compile(r"^\s*[\[(]?[A-Z][.)\]]\s", re.MULTILINE)
+"""A later line opening with a letter: the reply enumerates options, its first letter is no answer."""
 _DOUBLE_NEGATIVE = re.compile(r"(?i)\bnot\s+(?:wrong|incorrect|false|unlikely)")
 
 
@@ -86,16 +88,19 @@ class _Reply:
 
     def stripped(self) -> _Reply:
         """The same reply with a re-quoted option list blanked out (positions kept)."""
-        return _Reply(
-            strip_echo(self.words, self.pats, self.valid),
-            self.valid,
-            self.multi,
-            self.pats,
-            self.zones,
-            self.anchors,
-            self.present,
-            self.start,
+        text = strip_echo(self.words, self.pats, self.valid)
+        reply = _Reply(
+            text, self.valid, self.multi, self.pats, self.zones, self.anchors, self.present, self.start
         )
+        reply.__dict__["enumerates"] = self.enumerates
+        return reply
+
+    @cached_property
+    def enumerates(self) -> bool:
+        """Whether a later line opens with a letter too: the reply lists options, and the letter
+        opening it is no answer."""
+        second = self.text.find("\n") + 1
+        return second > 0 and _LETTER_LINES.search(self.text, second) is not None
 
     @cached_property
     def words(self) -> Words:
@@ -235,7 +240,11 @@ def _loose(rep: _Reply) -> list[Candidate]:
     for m in r.OPTION_NUMBER.scan(rep.text, rep.anchors, rep.start):
         if (letter := _position(rep, m)) is not None:
             found.append(Candidate(m.start(), m.end(), m.start(), "option-number", "loose", letter))
-    return [c for c in found if c is not None and not rep.rejected(c) and not _discussed(rep, c)]
+    return [
+        c
+        for c in found
+        if c is not None and not rep.rejected(c) and not (c.how == "leading-letter" and rep.enumerates)
+    ]
 
 
 def _discussed(rep: _Reply, c: Candidate) -> bool:
@@ -245,8 +254,6 @@ def _discussed(rep: _Reply, c: Candidate) -> bool:
     a cut-off reply's unfinished last sentence is not a conclusion, so nothing in it is read."""
     if c.how in ("leading-letter", "lone-letter"):
         return False
-    if c.start >= rep.final:
-        return True
     sentence = rep.text[c.end : c.end + 120]
     stop = _SENTENCE_END.search(sentence)
     end = c.end + stop.start() + 1 if stop else len(rep.text)
@@ -263,9 +270,16 @@ def _one_letter_in(rep: _Reply, at: int, end: int) -> bool:
     return len(named) <= 1
 
 
-def _agreed(rep: _Reply, found: list[Candidate]) -> Candidate | None:
+def _settled(rep: _Reply, found: list[Candidate]) -> tuple[list[Candidate], set[str]]:
+    """Candidates that may be read (not discussed, not in a cut-off reply's unfinished last
+    sentence), and the answers named in that unfinished sentence (they still make a conflict)."""
+    late = [c for c in found if c.start >= rep.final and c.how != "lone-letter"]
+    return [c for c in found if c not in late and not _discussed(rep, c)], {c.answer for c in late}
+
+
+def _agreed(rep: _Reply, found: list[Candidate], pending: set[str]) -> Candidate | None:
     """The loose reading when all agree, or when the reply's last line is that letter alone."""
-    if not found:
+    if not pending <= {c.answer for c in found}:
         return None
     last = max(found, key=lambda c: c.start)
     if len({c.answer for c in found}) == 1:
@@ -278,11 +292,17 @@ def _agreed(rep: _Reply, found: list[Candidate]) -> Candidate | None:
     return None
 
 
-def _by_text(rep: _Reply) -> Candidate | None:
+def _by_text(rep: _Reply, marked: set[str]) -> Candidate | None:
+    """The one option whose text the reply names (and does not reject), in a finished reply;
+    letters marked in a cut-off reply's unfinished sentence (``marked``) must agree with it."""
+    if rep.final <= len(rep.text):
+        return None
     hits = [
         Candidate(a, b, a, "option-text", "loose", rep.valid[i]) for a, b, i in mentions(rep.words, rep.pats)
     ]
     kept = {c.answer: c for c in hits if not rep.rejected(c) and not _discussed(rep, c)}
+    if not marked <= set(kept):
+        return None
     if len(kept) == 1:
         return next(iter(kept.values()))
     stated = {
@@ -327,7 +347,8 @@ def extract_choice(reply: str, options: list[str], multi: bool = False) -> Extra
         return answered(best.answer, best.how, "strict")
     rep = first.stripped()
     loose = _loose(rep)
-    found = _agreed(rep, loose) if loose else _by_text(rep)
+    readable, pending = _settled(rep, loose)
+    found = _agreed(rep, readable, pending) if readable else _by_text(rep, pending)
     if found is None:
         return no_answer(reply, "conflicting-letters" if loose else "no-rule-matched")
     return answered(found.answer, found.how, "loose")

@@ -17,7 +17,7 @@ _ARTICLES = frozenset({"the", "a", "an"})
 _WORD = re.compile(r"[^\W_]+")
 _LETTERED = re.compile(r"[^\W\d_]")
 _NUMBER = re.compile(r"[-−]?\d+(?:[.,]\d+)?")
-_MARKER_BEFORE = re.compile(r"[\[(]?([A-Z])[\])\.:]?\s*\Z")
+_MARKER_BEFORE = re.compile(r"[\[(]?([A-Z])[\])\.:]?\s*(?:(?i:the|an|a)\s+)?\Z")
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -129,7 +129,7 @@ def strip_echo(words: Words, pats: OptionPatterns, valid: str) -> str:
     spans = []
     short = [(a, b, k) for k, ok in enumerate(pats.distinct) if not ok for a, b in words.find(pats.words[k])]
     for a, b, i in mentions(words, pats) + short:
-        marker = _MARKER_BEFORE.search(text, max(0, a - 6), a)
+        marker = _MARKER_BEFORE.search(text, max(0, a - 10), a)
         if marker is not None and marker.group(1) == valid[i]:
             spans.append((marker.start(), b, i))
     if len({i for _, _, i in spans}) < 2:
