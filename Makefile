@@ -41,3 +41,4 @@ test: lint
 bench: setup-dev
 	$(BIN)/python bench/bench_runner.py
 	$(BIN)/python bench/bench_contamination.py
+	$(BIN)/python bench/bench_extract.py --baseline 6117533

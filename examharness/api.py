@@ -115,6 +115,7 @@ def run_summary(folder: RunFolder, before: dict[str, Any], session: Counters) ->
         "ok": sum(r.status == "ok" for r in records),
         "empty": sum(r.status == "empty" for r in records),
         "error": sum(r.status == "error" for r in records),
+        "letter_requests": sum(any(st.stage == "answer" for st in r.stages) for r in records),
         "sessions": int(before.get("sessions", 1 if before else 0)) + 1,
     }
     for key in ("requests_sent", "cache_hits", "retries", "prompt_tokens", "completion_tokens", "elapsed_s"):

@@ -45,8 +45,9 @@ class Sampling(Strict):
     """Multiple choice only (GPT-4 report, A.2). ``two_stage``: an explanation at ``temperature``,
     then always a second request for the letter at temperature 0 given that explanation.
     ``letter_if_needed`` (default): the letter is read from the explanation, as the report did for
-    most exams, and the second request is sent only when the explanation states no readable
-    answer. ``single``: one request, the answer read from it."""
+    most exams, and the second request is sent only when the explanation was cut off at
+    ``max_tokens``, states no answer, or only a loose extraction rule found one (see
+    :mod:`examharness.extract`). ``single``: one request, the answer read from it."""
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0)
     answer_temperature: float | None = Field(default=None, ge=0, le=2)

@@ -41,14 +41,19 @@ def _base(record: ItemRecord, item: Item) -> dict[str, Any]:
 
 
 def _choice_extraction(record: ItemRecord, item: MCItem | MultiSelectItem) -> Extraction:
-    """Prefer the answer stage (the letter sampled at temperature 0); fall back to the explanation."""
+    """Prefer the answer stage (the letter sampled at temperature 0); fall back to the explanation,
+    but not to a loose reading of an explanation cut off at ``max_tokens``."""
     multi = isinstance(item, MultiSelectItem)
-    first = extract_choice(record.stages[0].reply or "", item.options, multi=multi)
-    if len(record.stages) > 1:
-        second = extract_choice(record.stages[1].reply or "", item.options, multi=multi)
-        if second.status == "answered":
-            return second.model_copy(update={"how": f"answer-stage:{second.how}"})
-    return first.model_copy(update={"how": f"explanation:{first.how}"}) if len(record.stages) > 1 else first
+    explanation = record.stages[0]
+    first = extract_choice(explanation.reply or "", item.options, multi=multi)
+    if len(record.stages) == 1:
+        return first
+    second = extract_choice(record.stages[1].reply or "", item.options, multi=multi)
+    if second.status == "answered":
+        return second.model_copy(update={"how": f"answer-stage:{second.how}"})
+    if explanation.finish_reason == "length" and first.status == "answered" and first.tier != "strict":
+        return Extraction(status="unparseable", how="explanation-cut-off")
+    return first.model_copy(update={"how": f"explanation:{first.how}"})
 
 
 _BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
@@ -99,7 +104,7 @@ def grade_auto(record: ItemRecord, item: Item) -> GradedItem:
         correct = ext.answer is not None and numeric_matches(ext.answer, item.answer, item.tolerance)
         short = short_answer(text)
         if not correct and short is not None and short in {_norm(a) for a in item.answer}:
-            ext = Extraction(status="answered", answer=short, how="short-answer")
+            ext = Extraction(status="answered", answer=short, how="short-answer", tier="strict")
             correct = True
     else:
         ext = _choice_extraction(record, item)
@@ -108,7 +113,7 @@ def grade_auto(record: ItemRecord, item: Item) -> GradedItem:
         return GradedItem(**base, status=ext.status, points=0.0, how=ext.how)
     return GradedItem(
         **base, status="correct" if correct else "incorrect", points=1.0 if correct else 0.0,
-        answer=ext.answer, how=ext.how,
+        answer=ext.answer, how=ext.how, tier=ext.tier,
     )  # fmt: skip
 
 

@@ -151,6 +151,9 @@ class GradedItem(Model):
     max_points: float
     answer: str | None = None
     how: str = ""
+    """The rule that read the answer (``answer-is``, ``answer-stage:bare-letter``, ``rubric``, ...)."""
+    tier: Literal["strict", "loose"] | None = None
+    """``strict``: the reply stated its answer; ``loose``: inferred from a mark or the option text."""
     rationale: str | None = None
     source: GradeSource = "auto"
     """Who set ``points``: the automatic grader, a grader model, or a human."""

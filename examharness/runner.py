@@ -140,13 +140,19 @@ def _stage_record(
     )  # fmt: skip
 
 
-def _readable(reply: str, item: Item) -> bool:
-    """Whether the explanation already states an answer the grader can read."""
+def needs_letter(mode: str, explanation: StageRecord, item: Item) -> bool:
+    """Whether to ask for the letter after the explanation. ``two_stage``: always.
+    ``letter_if_needed``: when the explanation was cut off at ``max_tokens`` (``finish_reason``
+    ``length``: whatever it reached is not a conclusion), states no answer, or only a loose
+    rule found one (a mark or mention, not an answer statement)."""
+    if mode == "two_stage" or explanation.finish_reason == "length":
+        return True
+    reply = explanation.reply or ""
     if isinstance(item, MCItem | MultiSelectItem):
-        return (
-            extract_choice(reply, item.options, multi=isinstance(item, MultiSelectItem)).status == "answered"
-        )
-    return extract_numeric(reply).status == "answered"
+        found = extract_choice(reply, item.options, multi=isinstance(item, MultiSelectItem))
+    else:
+        found = extract_numeric(reply)
+    return found.status != "answered" or found.tier != "strict"
 
 
 async def run_item(ctx: RunContext, work: WorkItem) -> ItemRecord:
@@ -169,7 +175,7 @@ async def run_item(ctx: RunContext, work: WorkItem) -> ItemRecord:
         params = StageParams(temperature=s.temperature, max_tokens=s.max_tokens, seed=ctx.seed)
         stages.append(await ask_stage(ctx, first, messages, params))
         explanation = stages[-1].reply or ""
-        if explained and explanation.strip() and (s.mode == "two_stage" or not _readable(explanation, item)):
+        if explained and explanation.strip() and needs_letter(s.mode, stages[-1], item):
             follow = messages + answer_followup(explanation, numeric=item.type == "numeric")
             params2 = StageParams(
                 temperature=s.answer_temperature, max_tokens=s.answer_max_tokens, seed=ctx.seed, stop=["]"]

@@ -60,30 +60,30 @@ CHOICE_CASES: list[tuple[str, list[str], str, str | None, str]] = [
     ("ANSWER: B", CAPITALS, "answered", "B", "answer-colon"),
     ("**Answer:** D", CAPITALS, "answered", "D", "answer-colon"),
     ("Final answer: (A)", CAPITALS, "answered", "A", "answer-colon"),
-    ("**C**", CAPITALS, "answered", "C", "bold-letter"),
+    ("**C**", CAPITALS, "answered", "C", "bare-letter"),
     ("After weighing the options, **B. London** is correct.",
-     CAPITALS, "answered", "B", "bold-letter"),
-    ("$C$", CAPITALS, "answered", "C", "latex-letter"),
+     CAPITALS, "answered", "B", "letter-text-is-correct"),
+    ("$C$", CAPITALS, "answered", "C", "bare-letter"),
     (r"$\boxed{C}$", CAPITALS, "answered", "C", "boxed"),
     (r"\boxed{\text{B}}", CAPITALS, "answered", "B", "boxed"),
-    (MATH_COT, TRIANGLE, "answered", "D", "boxed"),
-    ("(C)", CAPITALS, "answered", "C", "paren-letter"),
-    ("C)", CAPITALS, "answered", "C", "letter-paren"),
+    (MATH_COT, TRIANGLE, "answered", "D", "answer-colon"),
+    ("(C)", CAPITALS, "answered", "C", "bare-letter"),
+    ("C)", CAPITALS, "answered", "C", "bare-letter"),
     ("the answer is C.", CAPITALS, "answered", "C", "answer-is"),
     ("The correct answer is (B) London.", CAPITALS, "answered", "B", "answer-is"),
     ("The best answer would be D because Madrid is in Spain.",
      CAPITALS, "answered", "D", "answer-is"),
     ("The answer is A because Paris is the capital.", CAPITALS, "answered", "A", "answer-is"),
     ("I believe the correct option is option B.", CAPITALS, "answered", "B", "answer-is"),
-    ("Option C", CAPITALS, "answered", "C", "option-letter"),
-    ("I'd go with B here.", CAPITALS, "answered", "B", "choose-letter"),
-    ("I choose D.", CAPITALS, "answered", "D", "choose-letter"),
-    ("c", CAPITALS, "answered", "C", "lone-letter"),
+    ("Option C", CAPITALS, "answered", "C", "bare-letter"),
+    ("I'd go with B here.", CAPITALS, "answered", "B", "my-answer"),
+    ("I choose D.", CAPITALS, "answered", "D", "my-answer"),
+    ("c", CAPITALS, "answered", "C", "bare-letter"),
     ("the answer is c", CAPITALS, "answered", "C", "answer-is"),
     ("answer: b.", CAPITALS, "answered", "B", "answer-colon"),
-    ("C", CAPITALS, "answered", "C", "lone-letter"),
-    ("  B.  ", CAPITALS, "answered", "B", "lone-letter"),
-    ("[D]", CAPITALS, "answered", "D", "bracket-letter"),
+    ("C", CAPITALS, "answered", "C", "bare-letter"),
+    ("  B.  ", CAPITALS, "answered", "B", "bare-letter"),
+    ("[D]", CAPITALS, "answered", "D", "bare-letter"),
     ("B. London is the capital of the United Kingdom.",
      CAPITALS, "answered", "B", "leading-letter"),
     ("Let me think.\n\nB\n", CAPITALS, "answered", "B", "lone-letter"),
@@ -100,14 +100,18 @@ CHOICE_CASES: list[tuple[str, list[str], str, str | None, str]] = [
     ("The answer is B. Option A is wrong because the nucleus stores DNA.", CELL, "answered", "B",
      "answer-is"),
     ("(A) is too small. (B) is still too small. (D) is too big. So (C).", FIVE, "answered", "C",
-     "paren-letter"),
+     "conclusion"),
     ("Answer: E", FIVE, "answered", "E", "answer-colon"),
     ("The correct answer is **B**.", CAPITALS, "answered", "B", "answer-is"),
     ("**Answer: (B) London**", CAPITALS, "answered", "B", "answer-colon"),
-    (r"Therefore, the answer is $\boxed{\text{(B)}}$.", CAPITALS, "answered", "B", "boxed"),
+    (r"Therefore, the answer is $\boxed{\text{(B)}}$.", CAPITALS, "answered", "B", "answer-is"),
     ("A) Paris\nB) London\nC) Berlin\nD) Madrid\n\nThe correct answer is C) Berlin", CAPITALS,
      "answered", "C", "answer-is"),
     ("Answer:\n\nD", CAPITALS, "answered", "D", "answer-colon"),
+    # an option by its position, where options are not numbers themselves
+    ("I think it's the second one.", CAPITALS, "answered", "B", "option-number"),
+    ("The answer is option 3.", CAPITALS, "answered", "C", "answer-option-number"),
+    ("Option 3", FIVE, "unparseable", None, "no-rule-matched"),
     # the answer repeats the option text instead of a letter
     ("Berlin", CAPITALS, "answered", "C", "option-text"),
     ("The answer is Madrid.", CAPITALS, "answered", "D", "answer-option-text"),
@@ -125,7 +129,6 @@ CHOICE_CASES: list[tuple[str, list[str], str, str | None, str]] = [
      "no-rule-matched"),
     ("[A] Paris [B] London [C] Berlin [D] Madrid\nThe capital is a big city.", CAPITALS,
      "unparseable", None, "no-rule-matched"),
-    ("I think it's the second one.", CAPITALS, "unparseable", None, "no-rule-matched"),
     ("The capital of France is a city. The city is a capital. The capital is a city.", CAPITALS,
      "unparseable", None, "no-rule-matched"),
     ("Question: What is the capital of France?\nQuestion: What is the capital of France?\n"
@@ -176,8 +179,8 @@ MULTI_CASES: list[tuple[str, str | None, str]] = [
     ("The answer is therefore [A][C]", "AC", "answer-is-therefore"),
     ("Answer: D, B", "BD", "answer-colon"),
     ("Correct answers: B and E", "BE", "answer-colon"),
-    ("A, C and D", "ACD", "multi-list"),
-    ("[B][D]", "BD", "bracket-letter"),
+    ("A, C and D", "ACD", "bare-letter"),
+    ("[B][D]", "BD", "bare-letter"),
     ("Answer: ACD", "ACD", "answer-colon"),
     ("Answer: C", "C", "answer-colon"),
     ("Statements A and C hold, while B fails.\nFinal answer: A, C", "AC", "answer-colon"),
@@ -193,6 +196,44 @@ def test_extract_multi_select(reply: str, answer: str | None, how: str) -> None:
 
 def test_multi_letters_in_single_choice_are_not_an_answer() -> None:
     assert extract_choice("Answer: A, C", CAPITALS).status == "unparseable"
+
+
+TIER_CASES: list[tuple[str, str]] = [
+    # strict: the reply states its answer
+    ("The answer is therefore [C]", "strict"),
+    ("C", "strict"),
+    ("答案是C", "strict"),
+    ("So B.", "strict"),
+    ("The answer is B. Wait, actually, it's C.", "strict"),
+    # loose: inferred from a mark or the option text; letter_if_needed asks for the letter
+    ("Berlin (C) has been the capital since 1990, and Bonn before it.", "loose"),
+    ("The capital of reunified Germany is Berlin.", "loose"),
+    ("**C**\n\nBerlin has been the capital since 1990.", "loose"),
+]
+
+
+@pytest.mark.parametrize(("reply", "tier"), TIER_CASES)
+def test_tier_says_whether_the_answer_was_stated(reply: str, tier: str) -> None:
+    assert extract_choice(reply, CAPITALS).tier == tier
+
+
+def test_refused_and_unparseable_carry_no_tier() -> None:
+    assert extract_choice("I cannot answer this question.", CAPITALS).tier is None
+    assert extract_choice("Hard to say.", CAPITALS).tier is None
+
+
+def test_hedged_answer_is_an_answer_not_a_refusal() -> None:
+    got = extract_choice("I can't be certain, but the answer is likely C", CAPITALS)
+    assert (got.status, got.answer) == ("answered", "C")
+
+
+NUMERIC_TIERS = [("The answer is 12.", "strict"), (r"$\boxed{12}$", "strict"), ("x = 12", "loose"),
+                 ("We add 5 and 7 to get 12", "loose")]
+
+
+@pytest.mark.parametrize(("reply", "tier"), NUMERIC_TIERS)
+def test_numeric_tiers(reply: str, tier: str) -> None:
+    assert extract_numeric(reply).tier == tier
 
 
 NUMERIC_CASES: list[tuple[str, str | None, str]] = [

@@ -159,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
     session = counters.as_summary()
     print(
         f"run {run_dir.name}: {total['items']} items, {total['ok']} ok, {total['empty']} empty, "
-        f"{total['error']} error; this session {session['requests_sent']} requests sent, "
+        f"{total['error']} error, {total.get('letter_requests', 0)} needed the letter request; "
+        f"this session {session['requests_sent']} requests sent, "
         f"{session['cache_hits']} from cache, {session['elapsed_s']:.1f}s",
         file=sys.stderr,
     )

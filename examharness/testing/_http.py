@@ -50,7 +50,9 @@ def error_response(
     return json_response(status, body, keep_alive=keep_alive, headers=headers)
 
 
-def completion_body(index: int, request: dict[str, Any], text: str) -> dict[str, Any]:
+def completion_body(
+    index: int, request: dict[str, Any], text: str, finish_reason: str = "stop"
+) -> dict[str, Any]:
     """A ChatCompletion body; token counts are a deterministic 4-characters-per-token estimate."""
     prompt_chars = sum(
         len(str(m.get("content", ""))) for m in request.get("messages") or [] if isinstance(m, dict)
@@ -64,7 +66,7 @@ def completion_body(index: int, request: dict[str, Any], text: str) -> dict[str,
         "choices": [
             {
                 "index": 0,
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
                 "logprobs": None,
                 "message": {"role": "assistant", "content": text},
             }

@@ -14,8 +14,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Responder = Callable[[dict[str, Any]], str]
-"""Turns a chat-completions request body into the reply text."""
+
+class ScriptedReply(BaseModel):
+    """A reply with its ``finish_reason``: ``length`` scripts an answer cut off at ``max_tokens``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    finish_reason: Literal["stop", "length"] = "stop"
+
+
+Responder = Callable[[dict[str, Any]], str | ScriptedReply]
+"""Turns a chat-completions request body into the reply text (finish reason ``stop``) or a
+:class:`ScriptedReply`."""
 
 FaultPolicy = Callable[[int, dict[str, Any], int], "Fault | None"]
 """``(request_index, request_json, attempt_for_this_prompt) -> Fault | None``; attempts from 1."""
@@ -105,16 +116,19 @@ def echo_responder(request: dict[str, Any]) -> str:
     return f"You said: {last_user_message(request)}"
 
 
-def answer_key_responder(key: dict[str, str], *, fallback: str | None = None) -> Responder:
+def answer_key_responder(key: dict[str, str] | dict[str, str | ScriptedReply], *,
+                         fallback: str | None = None) -> Responder:
     """Reply with ``key[s]`` for the longest key ``s`` found in the last user message.
 
     Keys are unique substrings of each question, so both stages of a two-stage request (which
     repeat the question) find the same item. With no match and no ``fallback`` the responder
     raises LookupError, which the server turns into a 500 so a wrong key fails loudly.
     """
-    ordered = sorted(key.items(), key=lambda kv: len(kv[0]), reverse=True)
+    ordered: list[tuple[str, str | ScriptedReply]] = sorted(
+        key.items(), key=lambda kv: len(kv[0]), reverse=True
+    )
 
-    def respond(request: dict[str, Any]) -> str:
+    def respond(request: dict[str, Any]) -> str | ScriptedReply:
         text = last_user_message(request)
         for needle, reply in ordered:
             if needle in text:

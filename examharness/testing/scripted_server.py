@@ -35,6 +35,7 @@ from examharness.testing.script import (
     FaultPolicy,
     RequestRecord,
     Responder,
+    ScriptedReply,
     answer_key_responder,
     echo_responder,
     faults_on_first_attempts,
@@ -242,23 +243,33 @@ class ScriptedServer:
                 fault.status, "Scripted server error.", "server_error", keep_alive=keep
             ), 0.0
         try:
-            text = "" if kind == "empty" else self._responder(request)
+            said = ScriptedReply(text="") if kind == "empty" else self._responder(request)
+            reply = ScriptedReply(text=said) if isinstance(said, str) else said
         except Exception as exc:
             self._record(connection, path, request, 500, "responder_error", key)
             return error_response(500, f"responder failed: {exc}", "server_error", keep_alive=keep), 0.0
         self._record(connection, path, request, 200, kind, key)
         delay = self._latency + (fault.seconds if fault is not None else 0.0)
-        return json_response(200, completion_body(index, request, text), keep_alive=keep), delay
+        body = completion_body(index, request, reply.text, reply.finish_reason)
+        return json_response(200, body, keep_alive=keep), delay
 
 
-def _load_answer_key(path: Path) -> dict[str, str]:
+def _load_answer_key(path: Path) -> dict[str, str | ScriptedReply]:
+    """``{substring: reply}``; a reply is text or ``{"text": ..., "finish_reason": "length"}``."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError.one(path, None, "", f"cannot read answer key: {exc}") from exc
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        raise InputError.one(path, None, "", "answer key must map question substrings to text")
-    return {str(k): v for k, v in data.items()}
+    if not isinstance(data, dict):
+        raise InputError.one(path, None, "", "answer key must map question substrings to replies")
+    key: dict[str, str | ScriptedReply] = {}
+    for needle, reply in data.items():
+        try:
+            key[str(needle)] = reply if isinstance(reply, str) else ScriptedReply.model_validate(reply)
+        except ValidationError as exc:
+            problem = "reply must be text or {text, finish_reason}"
+            raise InputError.one(path, None, str(needle), problem) from exc
+    return key
 
 
 def _known(paths: list[Path], wrong_every: int) -> Responder:
@@ -278,7 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per 200 reply")
-    parser.add_argument("--answer-key", type=Path, help="JSON {question substring: reply text}")
+    parser.add_argument(
+        "--answer-key", type=Path,
+        help='JSON {question substring: reply text or {"text": ..., "finish_reason": "length"}}',
+    )
     parser.add_argument("--fallback", help="reply when no answer-key entry matches")
     parser.add_argument("--answers-from", type=Path, nargs="+", metavar="EXAM",
                         help="answer these exams' multiple-choice items (examharness.testing.known)")
