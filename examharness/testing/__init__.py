@@ -15,11 +15,14 @@ if TYPE_CHECKING:
         FaultPolicy,
         RequestRecord,
         Responder,
+        Scorer,
         answer_key_responder,
         echo_responder,
         faults_on_first_attempts,
         last_user_message,
+        per_token_loss_scorer,
         prompt_hash,
+        word_tokens,
     )
     from examharness.testing.scripted_server import ScriptedServer
 
@@ -28,12 +31,15 @@ __all__ = [
     "FaultPolicy",
     "RequestRecord",
     "Responder",
+    "Scorer",
     "ScriptedServer",
     "answer_key_responder",
     "echo_responder",
     "faults_on_first_attempts",
     "last_user_message",
+    "per_token_loss_scorer",
     "prompt_hash",
+    "word_tokens",
 ]
 
 _SERVER_NAMES = frozenset({"ScriptedServer"})
