@@ -26,6 +26,11 @@ CREATE TABLE IF NOT EXISTS replies (
   prompt_tokens INTEGER NOT NULL,
   completion_tokens INTEGER NOT NULL,
   created REAL NOT NULL DEFAULT (julianday('now'))
+);
+CREATE TABLE IF NOT EXISTS payloads (
+  key TEXT PRIMARY KEY,
+  json TEXT NOT NULL,
+  created REAL NOT NULL DEFAULT (julianday('now'))
 )
 """
 
@@ -64,7 +69,7 @@ class RequestCache:
                     raise
                 time.sleep(0.1)  # another opener is switching the file to WAL right now
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(SCHEMA)
+        self._db.executescript(SCHEMA)
 
     def get(self, key: str) -> ChatReply | None:
         row = self._db.execute(
@@ -82,6 +87,14 @@ class RequestCache:
             " VALUES (?, ?, ?, ?, ?)",
             (key, reply.text, reply.finish_reason, reply.usage.prompt_tokens, reply.usage.completion_tokens),
         )
+
+    def get_payload(self, key: str) -> str | None:
+        """A stored non-chat reply (e.g. prompt log-probabilities) as the JSON it was put as."""
+        row = self._db.execute("SELECT json FROM payloads WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_payload(self, key: str, payload: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO payloads (key, json) VALUES (?, ?)", (key, payload))
 
     def close(self) -> None:
         self._db.close()

@@ -50,6 +50,8 @@ class RunOptions(BaseModel):
     prompts_dir: Path | None = None
     samples: int | None = None
     """Code sections: programs sampled per item (default 1)."""
+    run_id: str | None = None
+    """The run folder's name under ``out``; default a timestamp, the model and a random suffix."""
 
     @property
     def workers(self) -> int:
@@ -96,6 +98,8 @@ def resume_options(opts: RunOptions, cfg: RunConfig) -> RunOptions:
 
 def new_run_dir(opts: RunOptions) -> Path:
     """``<out>/<UTC time>-<model>-<random>``: sorts by time, says which model, never collides."""
+    if opts.run_id is not None:
+        return opts.out / opts.run_id
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     slug = re.sub(r"[^A-Za-z0-9.-]+", "-", opts.model or "local").strip("-")[:40] or "model"
     return opts.out / f"{stamp}-{slug}-{secrets.token_hex(3)}"

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from examharness.backends.base import BackendError, ChatBackend, ChatReply, Message, StageParams
 from examharness.cache import RequestCache, request_key
@@ -27,6 +27,8 @@ from examharness.extract import extract_choice, extract_numeric
 from examharness.prompts import Renderer, answer_followup
 from examharness.records import ItemRecord, SectionSampling, StageRecord
 from examharness.results import RunFolder
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -102,27 +104,43 @@ async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params
         if hit is not None:
             ctx.counters.cached += 1
             return _stage_record(stage, messages, params, hit, 0.0, cached=True, attempts=0)
+
+    async def send() -> ChatReply:
+        return await ctx.backend.complete(messages, params)
+
+    reply, attempt, latency = await with_retries(send, ctx.retry, ctx.counters, ctx.rng)
+    ctx.counters.prompt_tokens += reply.usage.prompt_tokens
+    ctx.counters.completion_tokens += reply.usage.completion_tokens
+    if ctx.cache is not None and key is not None and reply.text.strip():
+        ctx.cache.put(key, reply)  # an empty reply is recorded, not cached: a rerun asks again
+    return _stage_record(stage, messages, params, reply, latency, cached=False, attempts=attempt)
+
+
+async def with_retries(
+    send: Callable[[], Awaitable[T]], retry: RetryPolicy, counters: Counters, rng: random.Random
+) -> tuple[T, int, float]:
+    """The one retry loop: ``send()`` until it succeeds or fails for good.
+
+    Returns (result, attempts, latency of the successful attempt); raises :class:`RequestFailed`
+    when the error is not retryable or the attempts run out. Every request path that talks to
+    a model (chat stages, prompt log-probabilities) goes through here.
+    """
     attempt = 0
     while True:
         attempt += 1
-        ctx.counters.requests += 1
+        counters.requests += 1
         started = time.monotonic()
         try:
-            reply = await ctx.backend.complete(messages, params)
+            result = await send()
         except BackendError as err:
-            if not err.retryable or attempt >= ctx.retry.max_attempts:
+            if not err.retryable or attempt >= retry.max_attempts:
                 raise RequestFailed(f"{err} (after {attempt} attempt{'s' if attempt > 1 else ''})") from err
-            ctx.counters.retries += 1
-            await asyncio.sleep(ctx.retry.delay(attempt, err, ctx.rng))
+            counters.retries += 1
+            await asyncio.sleep(retry.delay(attempt, err, rng))
             continue
         except Exception as err:  # a backend bug must cost one item, not the run
             raise RequestFailed(f"unexpected {type(err).__name__}: {err}") from err
-        latency = time.monotonic() - started
-        ctx.counters.prompt_tokens += reply.usage.prompt_tokens
-        ctx.counters.completion_tokens += reply.usage.completion_tokens
-        if ctx.cache is not None and key is not None and reply.text.strip():
-            ctx.cache.put(key, reply)  # an empty reply is recorded, not cached: a rerun asks again
-        return _stage_record(stage, messages, params, reply, latency, cached=False, attempts=attempt)
+        return result, attempt, time.monotonic() - started
 
 
 class RequestFailed(Exception):

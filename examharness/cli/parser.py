@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from examharness import __version__
+from examharness.cli import scaling
 from examharness.errors import InputError
 
 
@@ -45,6 +46,7 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--max-attempts", type=int, default=6, help="attempts per request (default 6)")
     p.add_argument("--prompts", type=Path, help="folder of templates overriding prompts/")
     p.add_argument("--no-score", action="store_true", help="do not score after the run")
+    scaling.add_run_flags(p)
     _add_grader(p)
 
 
@@ -103,6 +105,7 @@ def build_parser() -> _Parser:
     _add_grade(sub)
     _add_contamination(sub)
     _add_translate(sub)
+    scaling.add_parsers(sub)
     return parser
 
 

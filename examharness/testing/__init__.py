@@ -16,11 +16,14 @@ if TYPE_CHECKING:
         RequestRecord,
         Responder,
         ScriptedReply,
+        Scorer,
         answer_key_responder,
         echo_responder,
         faults_on_first_attempts,
         last_user_message,
+        per_token_loss_scorer,
         prompt_hash,
+        word_tokens,
     )
     from examharness.testing.scripted_server import ScriptedServer
 
@@ -30,12 +33,15 @@ __all__ = [
     "RequestRecord",
     "Responder",
     "ScriptedReply",
+    "Scorer",
     "ScriptedServer",
     "answer_key_responder",
     "echo_responder",
     "faults_on_first_attempts",
     "last_user_message",
+    "per_token_loss_scorer",
     "prompt_hash",
+    "word_tokens",
 ]
 
 _SERVER_NAMES = frozenset({"ScriptedServer"})

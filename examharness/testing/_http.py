@@ -79,6 +79,36 @@ def completion_body(
     }
 
 
+def logprob_completion_body(
+    index: int, request: dict[str, Any], scored: list[tuple[str, float]]
+) -> dict[str, Any]:
+    """A legacy Completion body echoing the prompt with log-probabilities, plus one generated token.
+
+    ``scored`` is the prompt split into tokens (they must join back to the prompt) with each
+    token's log-probability; the first is reported as null, as OpenAI-style servers do.
+    """
+    prompt = str(request.get("prompt") or "")
+    tokens = [t for t, _ in scored] + ["."]
+    values: list[float | None] = [None] + [v for _, v in scored[1:]] + [-0.5]
+    offsets, at = [], 0
+    for token in tokens:
+        offsets.append(at)
+        at += len(token)
+    top = [None if v is None else {t: v} for t, v in zip(tokens, values, strict=True)]
+    return {
+        "id": f"cmpl-scripted-{index}",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": str(request.get("model") or "scripted"),
+        "choices": [{
+            "index": 0, "text": prompt + ".", "finish_reason": "length",
+            "logprobs": {"tokens": tokens, "token_logprobs": values, "text_offset": offsets,
+                         "top_logprobs": top},
+        }],
+        "usage": {"prompt_tokens": len(scored), "completion_tokens": 1, "total_tokens": len(scored) + 1},
+    }  # fmt: skip
+
+
 class Request(NamedTuple):
     method: str
     path: str

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -27,6 +28,9 @@ class ScriptedReply(BaseModel):
 Responder = Callable[[dict[str, Any]], str | ScriptedReply]
 """Turns a chat-completions request body into the reply text (finish reason ``stop``) or a
 :class:`ScriptedReply`."""
+
+Scorer = Callable[[dict[str, Any]], list[tuple[str, float]]]
+"""Turns a completions request body into its prompt's tokens and their log-probabilities."""
 
 FaultPolicy = Callable[[int, dict[str, Any], int], "Fault | None"]
 """``(request_index, request_json, attempt_for_this_prompt) -> Fault | None``; attempts from 1."""
@@ -92,8 +96,12 @@ class RequestRecord(BaseModel):
 
 
 def prompt_hash(request: dict[str, Any]) -> str:
-    """Stable identity of a prompt: the messages only, so retries of one prompt share it."""
-    blob = json.dumps(request.get("messages"), sort_keys=True, ensure_ascii=False)
+    """Stable identity of a prompt: the messages only, so retries of one prompt share it; for a
+    completions request the prompt and the model (a family's members each score the same text)."""
+    if "messages" in request:
+        blob = json.dumps(request.get("messages"), sort_keys=True, ensure_ascii=False)
+    else:
+        blob = json.dumps([request.get("prompt"), request.get("model")], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -159,3 +167,28 @@ def faults_on_first_attempts(fraction: float, seed: int, kinds: Sequence[Fault])
         return choices[int.from_bytes(digest[8:16], "big") % len(choices)]
 
     return policy
+
+
+def word_tokens(text: str) -> list[str]:
+    """Split text into tokens that join back to it: each word with the whitespace after it."""
+    tokens = re.findall(r"\s*\S+\s*", text) if text.strip() else [text]
+    return tokens if "".join(tokens) == text else [*tokens, text[len("".join(tokens)) :]]
+
+
+def per_token_loss_scorer(nats_by_model: Mapping[str, float], *, spread: float = 0.2) -> Scorer:
+    """A family whose held-out loss is known exactly: model ``m``'s scored tokens (all but the
+    first, which has no context) cost ``nats_by_model[m]`` nats on average in every text; each
+    token's cost is scaled by 1 ± ``spread`` from a hash of the token, rescaled so that each
+    text's mean is exact. An unknown model raises LookupError, which the server turns into a 500."""
+
+    def score(request: dict[str, Any]) -> list[tuple[str, float]]:
+        loss = nats_by_model[str(request.get("model"))]
+        tokens = word_tokens(str(request.get("prompt") or ""))
+        weights = [
+            1 + spread * (2 * int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "big") / 2**64 - 1)
+            for t in tokens
+        ]
+        mean = sum(weights[1:]) / max(len(weights) - 1, 1)
+        return [(t, -loss * w / mean) for t, w in zip(tokens, weights, strict=True)]
+
+    return score

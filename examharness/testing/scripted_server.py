@@ -29,13 +29,21 @@ from typing import Any
 from pydantic import ValidationError
 
 from examharness.errors import InputError
-from examharness.testing._http import Connection, Request, completion_body, error_response, json_response
+from examharness.testing._http import (
+    Connection,
+    Request,
+    completion_body,
+    error_response,
+    json_response,
+    logprob_completion_body,
+)
 from examharness.testing.script import (
     Fault,
     FaultPolicy,
     RequestRecord,
     Responder,
     ScriptedReply,
+    Scorer,
     answer_key_responder,
     echo_responder,
     faults_on_first_attempts,
@@ -47,14 +55,21 @@ __all__ = ["ScriptedServer", "main"]
 
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 _MODELS_PATHS = frozenset({"/v1/models", "/models"})
+_COMPLETIONS_PATHS = frozenset({"/v1/completions", "/completions"})
+BodyMaker = Callable[[int, dict[str, Any], bool], dict[str, Any]]
+"""``(request_index, request, empty) -> reply body``; ``empty`` is the scripted ``empty`` fault."""
 
 
 class ScriptedServer:
     """OpenAI-compatible server: ``with ScriptedServer(...) as srv: use(srv.base_url)``.
 
-    ``latency`` delays every 200 reply; error replies (429, 5xx) go out at once, like a gateway
-    rejecting a request. ``port=0`` picks a free port. Use as a context manager (background
-    thread with its own event loop) or call :meth:`serve_forever` to run in the foreground.
+    ``scorer`` (optional) also serves legacy ``/v1/completions`` with ``echo`` and ``logprobs``,
+    the prompt log-probabilities a held-out loss needs; without it that route is a 404, like a
+    chat-only API. Responders and scorers see the request's ``model``, so one server can play a
+    whole model family. ``latency`` delays every 200 reply; error replies (429, 5xx) go out at
+    once, like a gateway rejecting a request. ``port=0`` picks a free port. Use as a context
+    manager (background thread with its own event loop) or call :meth:`serve_forever` to run in
+    the foreground.
     """
 
     def __init__(
@@ -66,8 +81,10 @@ class ScriptedServer:
         host: str = "127.0.0.1",
         port: int = 0,
         model: str = "scripted",
+        scorer: Scorer | None = None,
     ) -> None:
         self._responder, self._latency, self._faults = responder, latency, faults
+        self._scorer = scorer
         self._host, self._port, self._model = host, port, model
         self._lock = threading.Lock()
         self._log: list[RequestRecord] = []
@@ -206,20 +223,30 @@ class ScriptedServer:
             self._record(connection, http.path, None, 200, None)
             model = {"id": self._model, "object": "model", "created": 0, "owned_by": "examharness"}
             return json_response(200, {"object": "list", "data": [model]}, keep_alive=keep), 0.0
-        if http.method != "POST" or http.path not in _CHAT_PATHS:
+        chat = http.path in _CHAT_PATHS
+        completions = http.path in _COMPLETIONS_PATHS and self._scorer is not None
+        if http.method != "POST" or not (chat or completions):
             self._record(connection, http.path, None, 404, None)
             message = f"no route {http.method} {http.path}"
             return error_response(404, message, "not_found", keep_alive=keep), 0.0
         try:
             request = json.loads(http.body)
-            if not isinstance(request, dict) or not isinstance(request.get("messages"), list):
+            if not isinstance(request, dict):
+                raise ValueError("body must be a JSON object")
+            if chat and not isinstance(request.get("messages"), list):
                 raise ValueError("body must be a JSON object with a 'messages' list")
+            if completions and not (isinstance(request.get("prompt"), str) and request.get("echo")
+                                    and request.get("logprobs") is not None):  # fmt: skip
+                raise ValueError("scripted completions answer only a string 'prompt' with echo and logprobs")
         except ValueError as exc:
             self._record(connection, http.path, None, 400, None)
             return error_response(400, str(exc), "invalid_request_error", keep_alive=keep), 0.0
-        return self._chat(http, request, connection)
+        return self._chat(http, request, connection, self._chat_body if chat else self._logprob_body)
 
-    def _chat(self, http: Request, request: dict[str, Any], connection: int) -> tuple[bytes | None, float]:
+    def _chat(
+        self, http: Request, request: dict[str, Any], connection: int, make_body: BodyMaker
+    ) -> tuple[bytes | None, float]:
+        """Apply the fault policy, then answer with ``make_body(index, request, empty)``."""
         path, keep, key = http.path, http.keep_alive, prompt_hash(request)
         with self._lock:
             index, attempt = len(self._log), self._attempts[key] + 1
@@ -243,15 +270,22 @@ class ScriptedServer:
                 fault.status, "Scripted server error.", "server_error", keep_alive=keep
             ), 0.0
         try:
-            said = ScriptedReply(text="") if kind == "empty" else self._responder(request)
-            reply = ScriptedReply(text=said) if isinstance(said, str) else said
+            body = make_body(index, request, kind == "empty")
         except Exception as exc:
             self._record(connection, path, request, 500, "responder_error", key)
             return error_response(500, f"responder failed: {exc}", "server_error", keep_alive=keep), 0.0
         self._record(connection, path, request, 200, kind, key)
         delay = self._latency + (fault.seconds if fault is not None else 0.0)
-        body = completion_body(index, request, reply.text, reply.finish_reason)
         return json_response(200, body, keep_alive=keep), delay
+
+    def _chat_body(self, index: int, request: dict[str, Any], empty: bool) -> dict[str, Any]:
+        said = ScriptedReply(text="") if empty else self._responder(request)
+        reply = ScriptedReply(text=said) if isinstance(said, str) else said
+        return completion_body(index, request, reply.text, reply.finish_reason)
+
+    def _logprob_body(self, index: int, request: dict[str, Any], empty: bool) -> dict[str, Any]:
+        assert self._scorer is not None
+        return logprob_completion_body(index, request, [] if empty else self._scorer(request))
 
 
 def _load_answer_key(path: Path) -> dict[str, str | ScriptedReply]:
