@@ -50,6 +50,8 @@ class RunOptions(BaseModel):
     prompts_dir: Path | None = None
     samples: int | None = None
     """Code sections: programs sampled per item (default 1)."""
+    edition: int | None = None
+    """``--edition``: the scale edition (test or table year) to score with; kept in ``run.json``."""
 
     @property
     def workers(self) -> int:

@@ -26,6 +26,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
         "import": commands.import_bank, "run": commands.run, "score": commands.score,
         "report": views.report, "compare": views.compare, "chart": views.chart,
         "grade": views.grade, "contamination": views.contamination, "translate": languages.translate,
+        "scales": views.scales,
     }  # fmt: skip
 
 
