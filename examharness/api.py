@@ -149,7 +149,7 @@ def run_exams(
             model=backend.model, base_url=backend.base_url if kind == "openai" else None,
             backend=kind, seed=opts.seed, vision=opts.vision,
             concurrency=opts.workers, limit=opts.limit, exams=refs, api_key_env=opts.key_env,
-            prompts_dir=prompts_dir,
+            prompts_dir=prompts_dir, edition=opts.edition,
         ) if before is None else before.model_copy(update={
             "concurrency": opts.workers, "api_key_env": opts.key_env, "prompts_dir": prompts_dir,
         })  # fmt: skip
@@ -201,8 +201,14 @@ def score_run(
     use_cache: bool = True,
     cache_path: Path | None = None,
     prompts_dir: Path | None = None,
+    edition: int | None = None,
+    write: bool = True,
 ) -> RunScores:
-    """Grade and score a run folder from its stored replies; write grades.jsonl and scores.json."""
+    """Grade and score a run folder from its stored replies; write grades.jsonl and scores.json
+    (``write=False``: only return the scores, e.g. for a report in another scale edition).
+
+    ``edition`` picks the scales' edition (test or table year); None keeps the one the run was
+    started with (``run --edition``), else each exam's, else the newest."""
     folder = RunFolder.open(run_dir)
     cfg, records = folder.read_config(), folder.read_items()
     exams = load_run_exams(cfg)
@@ -215,10 +221,12 @@ def score_run(
             if cache is not None:
                 cache.close()
     scores = score_graded(cfg, exams, graded, folder.read_contamination(), scale_dirs=scale_dirs or [],
-                          n_boot=n_boot, seed=seed)  # fmt: skip
-    folder.write_grades(graded)
-    folder.write_pass_rates(run_pass_rates(cfg.run_id, cfg.model, code_items(graded)))
-    folder.write_scores(scores)
+                          n_boot=n_boot, seed=seed,
+                          edition=edition if edition is not None else cfg.edition)  # fmt: skip
+    if write:
+        folder.write_grades(graded)
+        folder.write_pass_rates(run_pass_rates(cfg.run_id, cfg.model, code_items(graded)))
+        folder.write_scores(scores)
     return scores
 
 

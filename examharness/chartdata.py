@@ -25,6 +25,7 @@ from examharness.chart import (
 from examharness.errors import InputError
 from examharness.published import PublishedResults, load_published
 from examharness.records import ExamScore, RunScores
+from examharness.report import editions_summary
 from examharness.results import RunFolder
 
 
@@ -97,7 +98,8 @@ def chart_data_for(
     """The chart's data for run folders and/or a published result set (no drawing)."""
     if not runs and published is None:
         raise InputError.one("command line", None, "runs", "give run folders and/or --published NAME")
-    series = run_series([RunFolder(p).read_scores() for p in runs])
+    scored = [RunFolder(p).read_scores() for p in runs]
+    series = run_series(scored)
     pub = load_published(published) if published is not None else None
     if pub is not None:
         series = [align_to_published(s, pub) for s in series]
@@ -109,4 +111,6 @@ def chart_data_for(
     base = _baseline(baseline, runs, series, len(runs), pub)
     if title is None and pub is not None and pub.figure is not None and base == pub.figure.baseline:
         title = pub.figure.title
-    return build_chart_data(series, base, title)
+    data = build_chart_data(series, base, title)
+    editions = editions_summary([e for r in scored for e in r.exams])
+    return data if editions is None else data.model_copy(update={"notes": [*data.notes, editions]})

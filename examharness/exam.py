@@ -283,6 +283,9 @@ class ExamScoring(Strict):
     scale: ScaleRef | None = None
     """A scale name from ``exams/scales/``, a path relative to the exam file, or a scale written
     inline (same fields as a scale file; see ``examharness/scales.py``)."""
+    edition: int | None = Field(default=None, ge=1900, le=2100)
+    """Which edition (test or table year) of the scale to use; default the newest. The command
+    line's ``--edition`` overrides it."""
 
     @property
     def scale_name(self) -> str | None:

@@ -20,7 +20,7 @@ from examharness.chart import ChartSeries, build_chart_data, draw_chart
 from examharness.code.views import pass_at_k_lines
 from examharness.errors import InputError
 from examharness.records import ExamScore, GradedItem, ItemRecord, RunConfig, RunScores, StageRecord
-from examharness.report import health, percentile_text
+from examharness.report import edition_note, editions_summary, health, percentile_text, scale_text
 from examharness.results import RunFolder
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -78,7 +78,7 @@ def _summary(scores: RunScores) -> str:
             ci.append(f"scaled {_interval(e.ci.scaled)}")
         if e.ci.percentile is not None:
             ci.append(f"percentile {_interval(e.ci.percentile)}")
-        scaled = _num(e.scaled) + (f" ({e.scale})" if e.scale else "")
+        scaled = _num(e.scaled) + (f" ({scale_text(e)})" if e.scale else "")
         rows.append(
             f"<tr><td>{esc(e.title)}</td><td class=num>{_num(e.raw)} / {_num(e.max_raw)} "
             f"({e.accuracy:.0%})</td><td class=num>{esc(scaled)}</td><td class=num>{pct}</td>"
@@ -91,6 +91,8 @@ def _summary(scores: RunScores) -> str:
 
 def _notes(e: ExamScore) -> list[str]:
     notes = [*e.provisional]
+    if (edition := edition_note(e)) is not None:
+        notes.append(edition)
     if e.approximation:
         notes.append(f"approximation: {e.approximation}")
     if e.contamination is not None:
@@ -120,6 +122,8 @@ def _chart(scores: RunScores) -> str:
     else:
         values = {n: round(e.accuracy * 100, 2) for n, e in named}
         caption = "No exam in this run has a percentile scale, so the bars show accuracy (% of points)."
+    if (editions := editions_summary(scores.exams)) is not None:
+        caption += f" {editions}"
     data = build_chart_data([ChartSeries(label=scores.model, values=values)], scores.model)
     if not with_pct:
         data = data.model_copy(update={"y_label": "Accuracy (% of points)"})
@@ -236,10 +240,11 @@ def render_html(
     )
 
 
-def write_html_report(run_dir: Path, out: Path) -> None:
-    """Write the run's report to ``out`` as one self-contained HTML file."""
+def write_html_report(run_dir: Path, out: Path, scores: RunScores | None = None) -> None:
+    """Write the run's report to ``out`` as one self-contained HTML file (``scores``: the run's
+    ``scores.json`` unless given, e.g. rescored with another scale edition)."""
     folder = RunFolder.open(run_dir)
-    cfg, scores = folder.read_config(), folder.read_scores()
+    cfg, scores = folder.read_config(), scores or folder.read_scores()
     grades = list(folder.read_grades().values())
     page = render_html(cfg, scores, folder.read_items(), grades)
     try:

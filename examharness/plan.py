@@ -52,6 +52,8 @@ class RunOptions(BaseModel):
     """Code sections: programs sampled per item (default 1)."""
     run_id: str | None = None
     """The run folder's name under ``out``; default a timestamp, the model and a random suffix."""
+    edition: int | None = None
+    """``--edition``: the scale edition (test or table year) to score with; kept in ``run.json``."""
 
     @property
     def workers(self) -> int:

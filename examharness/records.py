@@ -100,6 +100,8 @@ class RunConfig(Model):
     api_key_env: str = "OPENAI_API_KEY"
     """The name of the variable that held the key (never the key), so ``--resume`` can find it."""
     prompts_dir: str | None = None
+    edition: int | None = None
+    """``--edition``: the scale edition (test or table year) to score with; None = newest."""
     exams: list[ExamRef]
     summary: dict[str, Any] = {}
 
@@ -250,6 +252,15 @@ class Reported(Model):
     percentile: PercentileRange | None
 
 
+class EditionUsed(Model):
+    """The scale edition a score was computed with; every report names it."""
+
+    year: int | None
+    """Test or table year; None when the scale file states no edition."""
+    label: str | None
+    source: str
+
+
 class ExamScore(Model):
     exam: str
     title: str
@@ -261,6 +272,8 @@ class ExamScore(Model):
     max_raw: float
     accuracy: float
     scale: str | None
+    edition: EditionUsed | None = None
+    """The scale edition used (None: no scale)."""
     scaled: float | None
     composite: float | None = None
     percentile: PercentileRange | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
@@ -60,6 +61,29 @@ def health(counts: ItemCounts) -> str:
     return ", ".join(bad) if bad else "all answers read"
 
 
+def scale_text(e: ExamScore) -> str:
+    """The scale and its edition, as reports show them: ``gre_quantitative 2023``."""
+    if e.scale is None:
+        return ""
+    year = e.edition.year if e.edition is not None else None
+    return e.scale + (f" {year}" if year is not None else " (edition not stated)")
+
+
+def edition_note(e: ExamScore) -> str | None:
+    """One line naming the scale edition used and where its numbers come from."""
+    if e.edition is None:
+        return None
+    year = "not stated" if e.edition.year is None else str(e.edition.year)
+    label = f" ({e.edition.label})" if e.edition.label else ""
+    return f"scale {e.scale}, edition {year}{label}; source: {e.edition.source}"
+
+
+def editions_summary(exams: Sequence[ExamScore]) -> str | None:
+    """The scale editions behind a set of scores in one line, for charts."""
+    named = sorted({scale_text(e) for e in exams if e.scale})
+    return f"Scale editions used: {', '.join(named)}." if named else None
+
+
 def print_report(scores: RunScores, *, sections: bool = False, console: Console | None = None) -> None:
     console = console or Console()
     table = Table(title=f"run {scores.run_id} · model {scores.model}", title_justify="left")
@@ -68,11 +92,14 @@ def print_report(scores: RunScores, *, sections: bool = False, console: Console 
     for e in scores.exams:
         table.add_row(
             e.title, f"{_num(e.raw)} / {_num(e.max_raw)} ({e.accuracy:.0%})",
-            f"{_num(e.scaled)}" + (f" ({e.scale})" if e.scale else ""), _pct(e), _ci(e), health(e.items),
+            f"{_num(e.scaled)}" + (f" ({scale_text(e)})" if e.scale else ""), _pct(e), _ci(e),
+            health(e.items),
         )  # fmt: skip
     console.print(table)
     for e in scores.exams:
         notes = [*e.provisional]
+        if (edition := edition_note(e)) is not None:
+            notes.append(edition)
         if e.approximation:
             notes.append(f"approximation: {e.approximation}")
         if e.contamination is not None:

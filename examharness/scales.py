@@ -235,15 +235,84 @@ class PercentileDistribution(Strict):
 Percentile = Annotated[PercentileTable | PercentileDistribution, Field(discriminator="kind")]
 
 
+class ScaleEdition(Strict):
+    """Another edition of a scale: the tables of another test or table year.
+
+    A field left out is the scale's own (top-level) one, so an edition that only brings a newer
+    percentile table keeps the scale's conversion.
+    """
+
+    edition: int = Field(ge=1900, le=2100, description="test year or table year")
+    label: str = Field(min_length=1, description="what this edition's tables are, in a phrase")
+    source: str = Field(min_length=1, description="citation for this edition's numbers")
+    notes: str | None = None
+    raw_to_scaled: RawToScaled | None = None
+    percentile: Percentile | None = None
+
+
 class Scale(Strict):
-    """One exam's official scoring: raw -> scaled, and (when published) scaled -> percentile."""
+    """One exam's official scoring: raw -> scaled, and (when published) scaled -> percentile.
+
+    The top-level tables are one edition (``edition``, ``edition_label``); ``editions`` lists
+    others. :meth:`select` picks one and returns it as a plain scale without ``editions``.
+    """
 
     id: str = Field(min_length=1)
     title: str
     source: str = Field(min_length=1, description="citation for the numbers in this file")
     notes: str | None = None
+    edition: int | None = Field(default=None, ge=1900, le=2100,
+                                description="test year or table year of the top-level tables")
+    edition_label: str | None = None
     raw_to_scaled: RawToScaled
     percentile: Percentile | None = None
+    editions: list[ScaleEdition] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_editions(self) -> Scale:
+        if self.editions and self.edition is None:
+            raise PathError(("editions",), "a scale with other editions must name its own "
+                                          "(top-level edition: YEAR)")
+        seen = {self.edition}
+        for index, ed in enumerate(self.editions):
+            if ed.edition in seen:
+                raise PathError(("editions", index, "edition"), f"edition {ed.edition} is listed twice")
+            seen.add(ed.edition)
+        return self
+
+    def edition_years(self) -> list[int]:
+        """Every edition's year, newest first."""
+        years = [ed.edition for ed in self.editions]
+        return sorted([*years, *([self.edition] if self.edition is not None else [])], reverse=True)
+
+    def select(self, year: int | None = None) -> tuple[Scale, str | None]:
+        """The edition to score with, as a plain scale, and a note when it is not the one asked.
+
+        ``None`` picks the newest edition. A year picks that edition, else the newest one older
+        than it (the tables current in that year), else the oldest one (noted: no edition is
+        that old).
+        """
+        years = self.edition_years()
+        if not years or (year is None and years[0] == self.edition):
+            return self.model_copy(update={"editions": []}), None
+        older = [y for y in years if year is None or y <= year]
+        chosen = older[0] if older else years[-1]
+        note = None
+        if year is not None and chosen != year:
+            note = (f"scale {self.id} has no edition {year} (editions: "
+                    f"{', '.join(map(str, years))}); used {chosen}")
+        if chosen == self.edition:
+            return self.model_copy(update={"editions": []}), note
+        ed = next(e for e in self.editions if e.edition == chosen)
+        inherited = ed.raw_to_scaled is None or ed.percentile is None
+        return self.model_copy(update={
+            "edition": ed.edition, "edition_label": ed.label,
+            "source": f"{ed.source}; otherwise: {self.source}" if inherited else ed.source,
+            "notes": ed.notes if ed.notes is not None else self.notes,
+            "raw_to_scaled": ed.raw_to_scaled or self.raw_to_scaled,
+            "percentile": ed.percentile if ed.percentile is not None else self.percentile,
+            "editions": [],
+        }), note
 
 
 REPO_SCALES = scales_dir()

@@ -17,6 +17,7 @@ from examharness.exam import Exam, LoadedExam
 from examharness.records import (
     Agreement,
     ContaminationScore,
+    EditionUsed,
     ExamScore,
     GradedItem,
     ItemCounts,
@@ -30,6 +31,15 @@ from examharness.records import (
 from examharness.rubric import agreement
 from examharness.scales import Scale, exam_scale
 from examharness.scoring import SectionItems, score_exam
+
+
+def select_edition(scale: Scale | None, exam: Exam, edition: int | None
+                   ) -> tuple[Scale | None, str | None]:
+    """The scale edition to score ``exam`` with: ``edition`` if given, else the exam's
+    ``scoring.edition``, else the newest (see :meth:`Scale.select`)."""
+    if scale is None:
+        return None, None
+    return scale.select(edition if edition is not None else exam.scoring.edition)
 
 
 def _section_items(exam: Exam, graded: dict[str, GradedItem], keep: set[str] | None) -> list[SectionItems]:
@@ -96,13 +106,18 @@ def score_graded(
     cfg: RunConfig, exams: dict[str, LoadedExam], graded: list[GradedItem],
     contamination: ContaminationReport | None,
     *, scale_dirs: Sequence[Path] = (), n_boot: int = 1000, seed: int = 0,
+    edition: int | None = None,
 ) -> RunScores:  # fmt: skip
+    """Score every exam of a run. ``edition`` (the command line's) overrides each exam's
+    ``scoring.edition``; with neither, each scale's newest edition is used (:meth:`Scale.select`)."""
     scores = []
     for ref in cfg.exams:
         loaded = exams[ref.id]
         exam = loaded.exam
         mine = {g.item_id: g for g in graded if g.exam_id == ref.id}
-        scale = exam_scale(loaded.path, exam.scoring.scale, scale_dirs)
+        base = exam_scale(loaded.path, exam.scoring.scale, scale_dirs)
+        year = edition if edition is not None else exam.scoring.edition
+        scale, edition_note = base.select(year) if base is not None else (None, None)
         core = score_exam(scale, _section_items(exam, mine, set(mine)), n_boot=n_boot, seed=seed)
         c = ItemCounts.of(mine.values())
         provisional = []
@@ -129,9 +144,12 @@ def score_graded(
             exam=exam.id, title=exam.title, language=exam.language,
             published_label=exam.published_label, raw=core.raw, max_raw=core.max_raw,
             accuracy=core.accuracy, scale=core.scale_id, scaled=core.scaled,
+            edition=EditionUsed(year=scale.edition, label=scale.edition_label, source=scale.source)
+            if scale is not None else None,
             composite=core.composite, percentile=core.percentile, ci=core.ci, items=c,
             sections=_section_scores(exam, mine),
-            approximation=core.approximation, provisional=provisional,
+            approximation="; ".join(n for n in (edition_note, core.approximation) if n) or None,
+            provisional=provisional,
             contamination=_contamination(exam, scale, mine, contamination, full_key, seed)
             if contamination else None,
             agreement=agree, content_hash=ref.content_hash,

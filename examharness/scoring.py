@@ -241,11 +241,17 @@ def _table_range(table: PercentileTable, x: float) -> tuple[float, float]:
 
 
 def _distribution_range(dist: PercentileDistribution, x: float) -> tuple[float, float]:
-    """low = share of scores below x, high = low + share of x; ``min_max`` across distributions."""
+    """low = 100 - share of scores at or above x, high = 100 - share above x; ``min_max`` across
+    distributions.
+
+    Counted from the top, so the top score's range always ends at 100 even when the published
+    shares, each rounded, do not add up to exactly 100 (the GPT-4 report prints every AP 5 as
+    "…– 100th"; 2022 AP US History's shares add up to 99.9).
+    """
     lows, highs = [], []
     for d in dist.distributions:
-        lows.append(sum(p for s, p in d.shares if s < x - 1e-9))
-        highs.append(sum(p for s, p in d.shares if s <= x + 1e-9))
+        lows.append(100 - sum(p for s, p in d.shares if s >= x - 1e-9))
+        highs.append(100 - sum(p for s, p in d.shares if s > x + 1e-9))
     return min(lows), max(highs)
 
 

@@ -27,6 +27,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
         "report": views.report, "compare": views.compare, "chart": views.chart,
         "grade": views.grade, "contamination": views.contamination, "translate": languages.translate,
         "loss": scaling.loss_command, "scaling": scaling.scaling_command,
+        "scales": views.scales,
     }  # fmt: skip
 
 

@@ -137,7 +137,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         use_cache=not args.no_cache, cache_path=args.cache, out=args.out, resume=args.resume,
         retry_errors=args.retry_errors, mc_mode=args.mc_mode, temperature=args.temperature,
         max_tokens=args.max_tokens, timeout=args.timeout, max_attempts=args.max_attempts,
-        prompts_dir=args.prompts, samples=args.samples,
+        prompts_dir=args.prompts, samples=args.samples, edition=args.edition,
     )  # fmt: skip
 
 
@@ -188,6 +188,6 @@ def score(args: argparse.Namespace) -> int:
 
     grader = grader_options(args)
     scores = score_run(args.run_dir, grader=grader, scale_dirs=args.scales, n_boot=args.bootstrap,
-                       cache_path=args.cache)  # fmt: skip
+                       cache_path=args.cache, edition=args.edition)  # fmt: skip
     print_summary(scores)
     return 0

@@ -47,6 +47,7 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--prompts", type=Path, help="folder of templates overriding prompts/")
     p.add_argument("--no-score", action="store_true", help="do not score after the run")
     scaling.add_run_flags(p)
+    _add_edition(p)
     _add_grader(p)
 
 
@@ -57,6 +58,12 @@ def _add_grader(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grader-local", action="store_true", help="grade with the embedded local model")
     p.add_argument("--adjudication-threshold", type=float, default=1.0)
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: no intervals)")
+
+
+def _add_edition(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--edition", type=int, metavar="YEAR",
+                   help="scale edition (test or table year) to score with; default the exam's, else the "
+                        "newest; a year without an edition uses the newest one before it")
 
 
 def build_parser() -> _Parser:
@@ -81,12 +88,14 @@ def build_parser() -> _Parser:
     p.add_argument("--scales", type=Path, action="append", default=[], help="extra folder of scales")
     p.add_argument("--cache", type=Path)
     _add_grader(p)
+    _add_edition(p)
     p = sub.add_parser("report", help="results of a run: terminal table, --json, --html")
     p.add_argument("run_dir", type=Path, nargs="?")
     p.add_argument("--published", help="a published result set instead of a run")
     p.add_argument("--json", action="store_true")
     p.add_argument("--sections", action="store_true")
     p.add_argument("--html", type=Path, metavar="FILE")
+    _add_edition(p)
     p = sub.add_parser("compare", help="compare runs on the same exams with paired tests")
     p.add_argument("runs", nargs="+", type=Path)
     p.add_argument("--json", action="store_true")
@@ -106,6 +115,7 @@ def build_parser() -> _Parser:
     _add_contamination(sub)
     _add_translate(sub)
     scaling.add_parsers(sub)
+    _add_scales(sub)
     return parser
 
 
@@ -177,6 +187,17 @@ def _add_grade(sub: argparse._SubParsersAction[_Parser]) -> None:
     i.add_argument("run_dir", type=Path)
     i.add_argument("file", type=Path)
     i.add_argument("--grader", help="grader name when the CSV has no grader column")
+
+
+def _add_scales(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser("scales", help="check scale files against published results")
+    ssub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    c = ssub.add_parser("check", help="feed a report's own section scores through our scales")
+    c.add_argument("--published", required=True, help="section scores, e.g. gpt-4-technical-report")
+    c.add_argument("--edition", type=int, metavar="YEAR", help="scale edition for every exam "
+                   "(default: the report era's, as the section-scores file says)")
+    c.add_argument("--scales", type=Path, action="append", default=[], help="extra folder of scales")
+    c.add_argument("--json", action="store_true")
 
 
 def _add_contamination(sub: argparse._SubParsersAction[_Parser]) -> None:

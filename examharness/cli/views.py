@@ -18,15 +18,18 @@ def report(args: argparse.Namespace) -> int:
         return views.report_published(args.published, as_json=args.json)
     if args.run_dir is None:
         raise InputError.one("command line", None, "run_dir", "give a run folder or --published NAME")
+    from examharness.api import score_run
+    from examharness.results import RunFolder
+
+    # Another edition: rescored in memory from the stored grades; the run folder is not changed.
+    scores = (RunFolder.open(args.run_dir).read_scores() if args.edition is None
+              else score_run(args.run_dir, edition=args.edition, write=False, use_cache=False))
     if args.html:
         from examharness.htmlreport import write_html_report
 
-        write_html_report(args.run_dir, args.html)
+        write_html_report(args.run_dir, args.html, scores)
         print(args.html)
         return 0
-    from examharness.results import RunFolder
-
-    scores = RunFolder.open(args.run_dir).read_scores()
     if args.json:
         print_json(views.report_json(scores))
     else:
@@ -133,4 +136,16 @@ def contamination(args: argparse.Namespace) -> int:
         print(report.model_dump_json(indent=2))
     else:
         print(render_text(report))
+    return 0
+
+
+def scales(args: argparse.Namespace) -> int:
+    from examharness.scalecheck import check_published, print_check
+    from examharness.scales import REPO_SCALES
+
+    result = check_published(args.published, [*args.scales, REPO_SCALES], edition=args.edition)
+    if args.json:
+        print_json(result.model_dump(mode="json"))
+    else:
+        print_check(result)
     return 0
