@@ -55,9 +55,12 @@ def test_deeply_nested_json_row(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 @pytest.mark.parametrize("exam_id", ["../x", "a/b", "", ".hidden", "x y"])
 def test_bad_exam_id(exam_id: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in (_mmlu(tmp_path / "x.yaml", "--id", exam_id), _agieval(tmp_path / "x.yaml", "--id", exam_id)):
+    mmmlu = _write(tmp_path / "mmlu_FR_FR.csv", ",Question,A,B,C,D,Answer,Subject\n0,Q?,a,b,c,d,A,math\n")
+    out = tmp_path / "x.yaml"
+    mmmlu_argv = ["import", "mmmlu", str(mmmlu), "--out", str(out), "--id", exam_id]
+    for argv in (_mmlu(out, "--id", exam_id), _agieval(out, "--id", exam_id), mmmlu_argv):
         assert _one_error(argv, capsys).startswith("command line: --id: exam id "), exam_id
-    assert list(tmp_path.iterdir()) == []
+    assert not out.exists()
 
 
 def test_file_name_that_is_no_exam_id_asks_for_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
