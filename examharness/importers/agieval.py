@@ -131,7 +131,8 @@ def import_agieval(
     if len(set(tasks)) < len(tasks):
         raise InputError.one("command line", None, "files", f"a task is given twice: {tasks}")
     default = f"agieval-{'-'.join(tasks)}"
-    exam_id = checked_exam_id(default if exam_id is None else exam_id, given=exam_id is not None, source=files[0])
+    given = exam_id is not None
+    exam_id = checked_exam_id(exam_id if exam_id is not None else default, given=given, source=files[0])
     report = RowReport(skip_bad=skip_bad, warn=warn)
     parts = [
         _task_part(f, id_prefix=f"{exam_id}-{f.stem}" if section_per_file else exam_id,
