@@ -8,6 +8,7 @@ are the format's documentation: every field below is what a user may write, noth
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,10 +20,19 @@ from examharness.yamlpos import PathError, load_yaml_with_lines, validation_prob
 
 SectionKind = Literal["multiple_choice", "free_response", "essay", "code"]
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_MATHLIKE = re.compile(r"[0-9\\+\-*/^=(),\[\]{}<>]")
+
+
+MAX_TOKENS = 1_000_000
+"""Above any model's reply limit; a larger budget is a typo (and overflows some servers)."""
+MAX_POINTS = 1e6
+"""Bound on weights and points, so sums and scaled scores stay finite."""
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown fields are errors; ``.inf`` and ``.nan`` are not numbers an exam can use."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def letters_for(options: list[str]) -> str:
@@ -49,7 +59,7 @@ class Sampling(Strict):
     ``max_tokens``, states no answer, or only a loose extraction rule found one (see
     :mod:`examharness.extract`). ``single``: one request, the answer read from it."""
     temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0, le=MAX_TOKENS)
     answer_temperature: float | None = Field(default=None, ge=0, le=2)
     samples: int | None = Field(default=None, ge=1, le=1000)
     """Code sections: programs sampled per item (pass@k needs k <= samples); default 1."""
@@ -58,9 +68,9 @@ class Sampling(Strict):
 class RubricScale(Strict):
     """Points an essay can earn, e.g. 0-6 in half points (GRE Analytical Writing)."""
 
-    min: float = 0
-    max: float = 6
-    step: float = Field(default=0.5, gt=0)
+    min: float = Field(default=0, ge=-MAX_POINTS, le=MAX_POINTS)
+    max: float = Field(default=6, ge=-MAX_POINTS, le=MAX_POINTS)
+    step: float = Field(default=0.5, gt=0, le=MAX_POINTS)
 
     @model_validator(mode="after")
     def _ordered(self) -> RubricScale:
@@ -119,6 +129,7 @@ class NumericItem(Strict):
     id: str
     question: str
     answer: list[str | float] = Field(min_length=1)
+    """Accepted values: numbers, or text a reply's number is read as ("3/4", ".75", "1,250")."""
     tolerance: float = Field(default=0.0, ge=0)
     passage: str | None = None
     images: list[str] = []
@@ -126,6 +137,19 @@ class NumericItem(Strict):
     @property
     def max_points(self) -> float:
         return 1.0
+
+    @model_validator(mode="after")
+    def _answers_are_numbers(self) -> NumericItem:
+        """A text answer is a number as written, or a short math answer compared as text (an
+        interval, ``\\frac{\\sqrt{3}}{3}``, ``p+q-r``); a bare word such as ``four`` or ``B`` is a
+        number written in words or a choice letter in the wrong item type, so it is refused."""
+        from examharness.extract import parse_number
+
+        for i, value in enumerate(self.answer):
+            if isinstance(value, str) and parse_number(value) is None and not _MATHLIKE.search(value):
+                message = f"answer {value!r} is neither a number nor a math expression (write digits)"
+                raise PathError(("answer", i), message)
+        return self
 
 
 class FreeResponseItem(Strict):
@@ -135,7 +159,7 @@ class FreeResponseItem(Strict):
     id: str
     prompt: str
     rubric: str
-    max_points: float = Field(gt=0)
+    max_points: float = Field(gt=0, le=MAX_POINTS)
     reference: str | None = None
     passage: str | None = None
     images: list[str] = []
@@ -230,13 +254,13 @@ class Section(Strict):
     id: str
     title: str | None = None
     kind: SectionKind
-    weight: float = Field(default=1.0, ge=0)
-    template: str | None = None
+    weight: float = Field(default=1.0, ge=0, le=MAX_POINTS)
+    template: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
     """Name of a ``prompts/*.j2`` file (without ``.j2``); defaults by kind."""
     instruction: str | None = None
-    max_tokens: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0, le=MAX_TOKENS)
     """Token budget per reply for this section (``sampling.max_tokens`` and the CLI override it)."""
-    time_minutes: float | None = Field(default=None, gt=0)
+    time_minutes: float | None = Field(default=None, gt=0, le=MAX_POINTS)
     """The human time limit, kept as a fact about the exam; models are not timed."""
     sampling: Sampling | None = None
     exemplars: list[MCExemplar | ResponseExemplar] = []
@@ -315,7 +339,7 @@ class Exam(Strict):
     license: str
     language: str = "en"
     description: str | None = None
-    version: int = 1
+    version: int = Field(default=1, ge=0, le=10**9)
     published_label: str | None = None
     """The published result this exam stands for, e.g. ``SAT Math`` (a row or Figure 4 label of
     ``examharness/data/published/*.json``): charts put the exam in that row's slot, whatever its
@@ -358,17 +382,21 @@ def _cross_checks(data: dict[str, Any], root: Path) -> list[tuple[Where, str]]:
     errors: list[tuple[Where, str]] = []
     raw_passages = data.get("passages")
     passages: dict[str, Any] = raw_passages if isinstance(raw_passages, dict) else {}
-    seen_sections: set[object] = set()
-    seen_items: set[object] = set()
+    seen_sections: set[str] = set()
+    seen_items: set[str] = set()
     for si, section in _dicts(data.get("sections")):
-        if section.get("id") in seen_sections:
-            errors.append((("sections", si, "id"), f"duplicate section id {section.get('id')!r}"))
-        seen_sections.add(section.get("id"))
+        section_id = section.get("id")
+        if isinstance(section_id, str):  # other types are the model's type errors
+            if section_id in seen_sections:
+                errors.append((("sections", si, "id"), f"duplicate section id {section_id!r}"))
+            seen_sections.add(section_id)
         for ii, item in _dicts(section.get("items")):
             where: Where = ("sections", si, "items", ii)
-            if item.get("id") in seen_items:
-                errors.append(((*where, "id"), f"duplicate item id {item.get('id')!r}"))
-            seen_items.add(item.get("id"))
+            item_id = item.get("id")
+            if isinstance(item_id, str):
+                if item_id in seen_items:
+                    errors.append(((*where, "id"), f"duplicate item id {item_id!r}"))
+                seen_items.add(item_id)
             ref = item.get("passage")
             if isinstance(ref, str) and ref not in passages:
                 errors.append(((*where, "passage"), f"unknown passage {ref!r}"))
@@ -389,6 +417,8 @@ def _image_checks(root: Path, images: object, where: Where) -> list[tuple[Where,
 
 
 def _image_problem(root: Path, image: str) -> str | None:
+    if "\x00" in image:
+        return f"image path {image!r} contains a NUL byte"
     candidate = (root / image).resolve()
     if Path(image).is_absolute() or not candidate.is_relative_to(root.resolve()):
         return f"image path {image!r} escapes the exam's folder"

@@ -7,7 +7,8 @@ and a misspelt variable is an error, not an empty string.
 
 A template's output is one user message unless it contains role marker lines
 ``=== system ===``, ``=== user ===`` or ``=== assistant ===``, which start a new message.
-Images are placed with ``{{ image(path) }}``: in a vision run the message becomes content parts
+Images are placed with ``{{ image(path) }}`` (only files inside the exam's folder or a prompts
+folder: :mod:`examharness.imagepath`): in a vision run the message becomes content parts
 with the image embedded; in a text-only run the report's tag ``IMAGE: <non-meaningful name>``
 stands in its place (GPT-4 report, Appendix A.4).
 """
@@ -31,6 +32,7 @@ from examharness.backends.base import Message
 from examharness.builtin import prompts_dir
 from examharness.errors import InputError
 from examharness.exam import LoadedExam, MCExemplar, Section, letters_for
+from examharness.imagepath import confined_image
 
 BUILTIN_PROMPTS = prompts_dir()
 ROLE_MARKER = re.compile(r"^=== (system|user|assistant) ===[ \t]*$", re.MULTILINE)
@@ -203,9 +205,10 @@ def render_item(
     images: list[Path] = []
 
     def image(path: str) -> str:
+        file = confined_image(path, loaded.path.parent, dirs)
         if not vision:
             return image_tag(path)
-        images.append(loaded.path.parent / path)
+        images.append(file)
         return f"\x00image:{len(images) - 1}\x00"
 
     context = item_context(loaded, section, item_index, shared)

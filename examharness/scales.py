@@ -33,7 +33,7 @@ ConversionRow = tuple[int | RawRange, float]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SectionTable(Strict):

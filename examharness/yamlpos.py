@@ -1,9 +1,10 @@
 """Safe YAML loading that remembers where each value came from, so errors can say ``FILE:LINE``.
 
 Every file a user writes (exams, scales) is read through :func:`load_yaml_with_lines`: it parses
-once with ``yaml.SafeLoader`` (no arbitrary objects), keeps the node tree, and returns a
-:class:`Locator` that maps a field path such as ``("sections", 2, "items", 0, "answer")`` to the
-1-based line of that value. :func:`validation_problems` turns a pydantic ``ValidationError`` into
+once with :func:`~examharness.safeyaml.parse_yaml` (safe tags only, bounded aliases and
+nesting, no duplicate keys) and returns a :class:`Locator` that maps a field path such as
+``("sections", 2, "items", 0, "answer")`` to the 1-based line of that value.
+:func:`validation_problems` turns a pydantic ``ValidationError`` into
 :class:`~examharness.errors.Problem` rows with those lines; validators that know *which element*
 is wrong (row 17 of a table, not the table) raise :class:`PathError` to point deeper.
 """
@@ -18,6 +19,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from examharness.errors import InputError, Problem
+from examharness.safeyaml import Loader as YAML_LOADER
+from examharness.safeyaml import parse_yaml
 
 M = TypeVar("M", bound=BaseModel)
 PathPart = str | int
@@ -41,11 +44,25 @@ class Locator:
     """Maps a field path to the line of the deepest YAML node that path reaches.
 
     Path parts that do not name a child (pydantic's discriminator tags and union-branch
-    names) are skipped, so a raw pydantic ``loc`` can be passed as is.
+    names) are skipped, so a raw pydantic ``loc`` can be passed as is. The node tree is
+    composed on the first lookup only: a valid file never pays for it (it costs several
+    hundred bytes per value), and a file reaching here has passed :func:`parse_yaml`'s
+    bounds, so composing it is linear.
     """
 
-    def __init__(self, root: yaml.Node | None) -> None:
-        self._root = root
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._composed = False
+        self._root: yaml.Node | None = None
+
+    def _tree(self) -> yaml.Node | None:
+        if not self._composed:
+            self._composed = True
+            try:
+                self._root = yaml.compose(self._text, Loader=YAML_LOADER)
+            except yaml.YAMLError:
+                self._root = None
+        return self._root
 
     def __call__(self, path: Sequence[PathPart]) -> int | None:
         return self.resolve(path)[0]
@@ -58,7 +75,7 @@ class Locator:
         An unmatched last part is kept when ``keep_missing_last`` (it names a missing key,
         reported at its parent's line); unmatched inner parts are tags and are dropped.
         """
-        node = self._root
+        node = self._tree()
         if node is None:
             return None, tuple(path)
         line = node.start_mark.line + 1
@@ -90,55 +107,18 @@ def _child(node: yaml.Node, part: PathPart) -> tuple[int, yaml.Node] | None:
     return None
 
 
-def _duplicate_keys(node: yaml.Node | None, file: str) -> list[Problem]:
-    """PyYAML silently keeps the last of two equal keys; a hand-written file rarely means that."""
-    problems: list[Problem] = []
-    stack = [node] if node is not None else []
-    while stack:
-        current = stack.pop()
-        if isinstance(current, yaml.MappingNode):
-            seen: set[str] = set()
-            for key, value in current.value:
-                if isinstance(key, yaml.ScalarNode):
-                    if key.value in seen:
-                        problems.append(Problem(
-                            file, key.start_mark.line + 1, str(key.value), "duplicate key"
-                        ))
-                    seen.add(key.value)
-                stack.append(value)
-        elif isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
-    return sorted(problems, key=lambda p: p.line or 0)
-
-
 def load_yaml_with_lines(path: str | Path) -> tuple[Any, Locator]:
     """Parse ``path`` safely; return (plain data, locator).
 
     Raises :class:`InputError` for an unreadable file, broken YAML (one problem, at the line
-    of the parser's mark) or duplicate mapping keys.
+    of the parser's mark), duplicate mapping keys, or anything :func:`parse_yaml` bounds.
     """
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+    except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InputError.one(file, None, "", f"cannot read file: {err}") from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark is not None else None
-        message = " ".join(str(x) for x in (err.context, err.problem) if x) or "invalid YAML"
-        raise InputError.one(file, line, "", f"invalid YAML: {message}") from None
-    except yaml.YAMLError as err:
-        raise InputError.one(file, None, "", f"invalid YAML: {err}") from None
-    finally:
-        loader.dispose()
-    duplicates = _duplicate_keys(node, file)
-    if duplicates:
-        raise InputError(duplicates)
-    return data, Locator(node)
+    return parse_yaml(text, file), Locator(text)
 
 
 def load_model(path: Path, model: type[M], what: str) -> tuple[M, Locator]:
@@ -163,11 +143,17 @@ def _message(error: Any) -> tuple[FieldPath, str]:
 
 
 def validation_problems(err: ValidationError, file: str, locate: Locator) -> list[Problem]:
-    """One :class:`Problem` per pydantic error, with the line of the value it is about."""
-    problems: list[Problem] = []
+    """One :class:`Problem` per wrong value, with the line of the value it is about.
+
+    pydantic reports a value that fits no member of a union (``str | float``) once per member;
+    those errors share the value's path once branch names are dropped, and become one line.
+    """
+    messages: dict[tuple[int | None, str], list[str]] = {}
     for error in err.errors():
         extra, message = _message(error)
         loc: FieldPath = tuple(error["loc"]) + extra
         line, kept = locate.resolve(loc, keep_missing_last=error["type"] == "missing")
-        problems.append(Problem(file, line, ".".join(str(p) for p in kept), message))
-    return problems
+        found = messages.setdefault((line, ".".join(str(p) for p in kept)), [])
+        if message not in found:
+            found.append(message)
+    return [Problem(file, line, field, "; or ".join(found)) for (line, field), found in messages.items()]

@@ -30,7 +30,7 @@ CASES = [
     ("image_outside.yaml", "sections.0.items.0.images.0", "escapes the exam's folder"),
     ("missing_passage.yaml", "sections.0.items.0.passage", "unknown passage 'nowhere'"),
     ("missing_template.yaml", "sections.0.template", "template 'no_such_template' not found"),
-    ("python_tag.yaml", "(file)", "could not determine a constructor"),
+    ("python_tag.yaml", "(file)", "is not allowed (plain data only)"),
 ]
 
 

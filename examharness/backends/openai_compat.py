@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import openai
 
 from examharness.backends.base import BackendError, ChatReply, StageParams, Usage
+from examharness.redact import Redactor
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -61,6 +63,7 @@ class OpenAIBackend:
     ) -> None:
         self.model = model
         self.base_url = base_url
+        self._redact = Redactor([api_key])
         self._length_param = "max_tokens"
         self.max_concurrency = max_concurrency
         if base_url and ".openai.azure.com" in base_url:
@@ -80,6 +83,15 @@ class OpenAIBackend:
             )
 
     async def complete(self, messages: list[dict[str, Any]], params: StageParams) -> ChatReply:
+        """One request; the API key never appears in the reply text or an error message."""
+        try:
+            reply = await self._complete(messages, params)
+        except Exception as err:
+            self._redact.exception(err)
+            raise
+        return replace(reply, text=self._redact(reply.text))
+
+    async def _complete(self, messages: list[dict[str, Any]], params: StageParams) -> ChatReply:
         extra: dict[str, Any] = {self._length_param: params.max_tokens}
         if params.seed is not None:
             extra["seed"] = params.seed
@@ -96,7 +108,7 @@ class OpenAIBackend:
             if self._length_param == "max_tokens" and "max_completion_tokens" in str(err.message):
                 # Newer OpenAI models take max_completion_tokens instead; switch once, then retry.
                 self._length_param = "max_completion_tokens"
-                return await self.complete(messages, params)
+                return await self._complete(messages, params)
             raise classify(err) from err
         except openai.OpenAIError as err:
             raise classify(err) from err

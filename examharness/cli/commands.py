@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from examharness.errors import InputError
@@ -82,11 +83,12 @@ def render(args: argparse.Namespace) -> int:
 
 
 def import_bank(args: argparse.Namespace) -> int:
-    from examharness.importers import agieval, humaneval, mmlu, write_exam_yaml
+    from examharness.importers import agieval, check_out, checked_exam_id, humaneval, mmlu, write_exam_yaml
 
     def warn(line: str) -> None:
         print(line, file=sys.stderr)
 
+    check_out(args.out, force=args.force)
     if args.format == "mmmlu":
         from examharness.cli.languages import import_mmmlu
 
@@ -100,8 +102,9 @@ def import_bank(args: argparse.Namespace) -> int:
         header = mmlu.mmlu_header(args.dev, args.test)
     elif args.format in ("humaneval", "leetcode"):
         leetcode = args.format == "leetcode"
+        exam_id = checked_exam_id(args.id or args.format, given=args.id is not None, source=Path(args.format))
         exam = humaneval.import_humaneval(
-            args.file, exam_id=args.id or args.format, leetcode=leetcode, skip_bad=args.skip_bad, warn=warn
+            args.file, exam_id=exam_id, leetcode=leetcode, skip_bad=args.skip_bad, warn=warn
         )
         header = humaneval.humaneval_header(args.file, leetcode)
     else:

@@ -152,7 +152,8 @@ def _add_import(sub: argparse._SubParsersAction[_Parser]) -> None:
     mm.add_argument("--language", help="BCP-47 tag (default: from the file name: mmlu_ES_LA.csv -> es-LA)")
     mm.add_argument("--instruction", help="instruction line; {subject} is replaced by the subject")
     mm.add_argument("--title")
-    mm.add_argument("--out", type=Path, required=True)
+    mm.add_argument("--out", type=Path, required=True, help="exam file to write")
+    mm.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     mm.add_argument("--id")
     mm.add_argument("--shots", type=int, help="first N rows of each subject become exemplars (default 0)")
     mm.add_argument("--skip-bad", action="store_true", help="skip malformed rows (each is reported)")
@@ -171,7 +172,8 @@ def _add_import(sub: argparse._SubParsersAction[_Parser]) -> None:
     lc = isub.add_parser("leetcode", help="Leetcode-style problems: HumanEval JSONL plus 'difficulty'")
     lc.add_argument("file", type=Path)
     for q in (m, a, h, lc):
-        q.add_argument("--out", type=Path, required=True)
+        q.add_argument("--out", type=Path, required=True, help="exam file to write")
+        q.add_argument("--force", action="store_true", help="overwrite --out if it exists")
         q.add_argument("--id")
         q.add_argument("--skip-bad", action="store_true", help="skip malformed rows (each is reported)")
 

@@ -11,6 +11,7 @@ the input), so an id leads straight back to its source row and stays stable when
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +24,10 @@ from examharness.exam import Exam
 
 Warn = Callable[[str], None]
 ITEM_KEY_ORDER = ("id", "type", "passage", "question", "prompt", "options", "answer")
+EXAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+"""The pattern of :attr:`Exam.id <examharness.exam.Exam.id>`."""
 
-__all__ = ["RowReport", "Warn", "file_digest", "write_exam_yaml"]
+__all__ = ["RowReport", "Warn", "check_out", "checked_exam_id", "file_digest", "no_items", "write_exam_yaml"]
 
 
 def _stderr(line: str) -> None:
@@ -98,6 +101,30 @@ def exam_to_data(exam: Exam) -> dict[str, Any]:
     return data
 
 
+def check_out(out: Path, *, force: bool) -> None:
+    """Refuse, before any work, an ``--out`` that is a folder or (without ``--force``) an
+    existing file: an import never silently replaces an exam someone may have edited."""
+    if out.is_dir():
+        raise InputError.one("command line", None, "--out", f"{out} is a folder; give the exam file to write")
+    if out.exists() and not force:
+        message = f"{out} exists; use --force to overwrite it"
+        raise InputError.one("command line", None, "--out", message)
+
+
+def checked_exam_id(exam_id: str, *, given: bool, source: Path) -> str:
+    """``exam_id`` when it is a valid exam id (letters, digits, ``.``, ``_``, ``-``; it names
+    files and run folders); else :class:`InputError` naming ``--id`` or the file it came from."""
+    if EXAM_ID.fullmatch(exam_id):
+        return exam_id
+    where, field = ("command line", "--id") if given else (str(source), "(file name)")
+    message = f"exam id {exam_id!r} may only hold letters, digits, '.', '_' and '-' (use --id)"
+    raise InputError.one(where, None, field, message)
+
+
+def no_items(path: Path) -> InputError:
+    return InputError.one(path, None, "", "no items: the file has no (good) rows")
+
+
 def write_exam_yaml(exam: Exam, out: Path, header: str) -> None:
     """Write ``exam`` as an exam file that starts with ``header`` as ``#`` comment lines.
 
@@ -107,5 +134,8 @@ def write_exam_yaml(exam: Exam, out: Path, header: str) -> None:
     comment = "".join(f"# {line}".rstrip() + "\n" for line in header.strip().splitlines())
     data = exam_to_data(exam)
     body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10**6)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(comment + body, encoding="utf-8")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(comment + body, encoding="utf-8")
+    except OSError as err:
+        raise InputError.one(out, None, "--out", f"cannot write: {err.strerror or err}") from None

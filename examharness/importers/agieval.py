@@ -27,7 +27,7 @@ from examharness.exam import (
     Sampling,
     Section,
 )
-from examharness.importers import RowReport, Warn, file_digest
+from examharness.importers import RowReport, Warn, checked_exam_id, file_digest, no_items
 from examharness.importers.agieval_rows import FEWSHOT_COLUMN, PassageTable, read_fewshot, read_items
 
 CITATION = (
@@ -77,6 +77,9 @@ def _task_part(
     task = path.stem
     passages = PassageTable()
     items = read_items(path, id_prefix, passages, report, key_prefix)
+    if not items:
+        report.finish()  # bad rows first, when they are why nothing is left
+        raise no_items(path)
     exemplars = read_fewshot(fewshot, task, passages, report, key_prefix) if fewshot else []
     if shots is not None and fewshot is not None:
         if shots < 0 or shots > len(exemplars):
@@ -127,7 +130,9 @@ def import_agieval(
     tasks = [f.stem for f in files]
     if len(set(tasks)) < len(tasks):
         raise InputError.one("command line", None, "files", f"a task is given twice: {tasks}")
-    exam_id = exam_id or f"agieval-{'-'.join(tasks)}"
+    default = f"agieval-{'-'.join(tasks)}"
+    given = exam_id is not None
+    exam_id = checked_exam_id(exam_id if exam_id is not None else default, given=given, source=files[0])
     report = RowReport(skip_bad=skip_bad, warn=warn)
     parts = [
         _task_part(f, id_prefix=f"{exam_id}-{f.stem}" if section_per_file else exam_id,

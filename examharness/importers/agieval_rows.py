@@ -131,6 +131,9 @@ def _parse_record(path: Path, row: int, line: str, report: RowReport) -> AgiRow 
     except json.JSONDecodeError as err:
         report.bad(path, row, "(row)", f"invalid JSON: {err.msg} at column {err.colno}")
         return None
+    except RecursionError:
+        report.bad(path, row, "(row)", "invalid JSON: nested too deeply")
+        return None
     if not isinstance(raw, dict):
         report.bad(path, row, "(row)", f"expected a JSON object, found {type(raw).__name__}")
         return None

@@ -25,7 +25,7 @@ from examharness.exam import (
     Sampling,
     Section,
 )
-from examharness.importers import RowReport, Warn, file_digest
+from examharness.importers import RowReport, Warn, checked_exam_id, file_digest, no_items
 
 CITATION = (
     "MMLU: Hendrycks et al., Measuring Massive Multitask Language Understanding, ICLR 2021 "
@@ -108,6 +108,9 @@ def import_mmlu(
     """
     if shots < 0:
         raise InputError.one(dev, None, "shots", f"--shots must be 0 or more, got {shots}")
+    subject = subject_of(test)
+    given = exam_id is not None
+    exam_id = checked_exam_id(exam_id if exam_id is not None else f"mmlu-{subject}", given=given, source=test)
     report = RowReport(skip_bad=skip_bad, warn=warn)
     exemplar_rows = read_rows(dev, report, counted=False) if shots > 0 else []
     rows = read_rows(test, report, counted=True)
@@ -115,8 +118,8 @@ def import_mmlu(
     if len(exemplar_rows) < shots:
         message = f"{shots} exemplars asked for, the dev file has {len(exemplar_rows)} good rows"
         raise InputError.one(dev, None, "shots", message)
-    subject = subject_of(test)
-    exam_id = exam_id or f"mmlu-{subject}"
+    if not rows:
+        raise no_items(test)
     readable = subject.replace("_", " ")
     exemplars: list[MCExemplar | ResponseExemplar] = [
         MCExemplar(question=ex.question, options=ex.options, answer=ex.answer, explanation="")

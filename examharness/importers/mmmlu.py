@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from examharness.errors import InputError
 from examharness.exam import Exam, MCExemplar, MCItem, ResponseExemplar, Sampling, Section
-from examharness.importers import RowReport, Warn, file_digest
+from examharness.importers import RowReport, Warn, checked_exam_id, file_digest
 from examharness.languages import check_language
 
 CITATION = (
@@ -98,7 +98,8 @@ def import_mmmlu(
     report.finish()
     if not rows:
         raise InputError.one(path, None, "(file)", "no question rows")
-    exam_id = exam_id or f"mmmlu-{language}"
+    default = f"mmmlu-{language}"
+    exam_id = checked_exam_id(default if exam_id is None else exam_id, given=exam_id is not None, source=path)
     by_subject: dict[str, list[tuple[int, MCItem]]] = {}
     for row, subject, item in rows:
         by_subject.setdefault(subject, []).append((row, item))

@@ -1,0 +1,265 @@
+"""Untrusted YAML -> plain data in one bounded pass over the parser's events.
+
+``yaml.safe_load`` cannot run code, but it can still be made to take unbounded time and memory:
+a few hundred bytes of nested aliases (a "billion laughs" bomb) or merge keys (``<<``) expand
+exponentially in anything that walks the result, a recursive alias builds a cyclic structure,
+and it keeps the whole node tree (several hundred bytes per value) in memory. This builder reads
+the events of libyaml's parser (PyYAML's C binding when present) and builds the data directly:
+
+- the total number of values after alias and merge expansion is bounded (:data:`MAX_EXPANSION`,
+  or a few times the number of values actually written, whichever is larger); a recursive alias
+  is an error;
+- nesting is bounded (:data:`MAX_DEPTH`); a mapping key must be a scalar, and a key written twice
+  in one mapping is an error (PyYAML would silently keep the last);
+- only the core tags (``!!str``, ``!!int``, ``!!float``, ``!!bool``, ``!!null``, ``!!map``,
+  ``!!seq``) and ``!!timestamp`` as PyYAML resolves it are accepted; integers beyond 64 bits are
+  rejected (no exam field needs one, and Python's ``int()`` refuses very long ones).
+
+Scalars resolve exactly as ``yaml.safe_load`` resolves them. Every problem is a
+:class:`~examharness.errors.Problem` with the line it was found on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+from yaml.nodes import ScalarNode
+
+from examharness.errors import InputError, Problem
+
+MAX_EXPANSION = 1_000_000
+"""Values that aliases and merges may add beyond what is written (and at least 4x that)."""
+MAX_DEPTH = 64
+MAX_INT = 2**63
+Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CORE = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
+
+
+class _Frame:
+    """An open mapping or sequence: its value, where it started, and (mappings) the pending key."""
+
+    __slots__ = ("anchor", "is_map", "key", "key_line", "line", "merges", "start", "value")
+
+    def __init__(self, value: dict[Any, Any] | list[Any], line: int, anchor: str | None, start: int) -> None:
+        self.value: Any = value
+        self.is_map = isinstance(value, dict)
+        self.line = line
+        self.anchor = anchor
+        self.start = start
+        self.key: Any = _NO_KEY
+        self.key_line = line
+        self.merges: list[tuple[Any, int]] = []
+
+
+_NO_KEY = object()
+_MERGE = object()
+_CACHED = 100_000
+"""Plain scalars whose resolved value is remembered (keys and short values repeat a lot)."""
+
+
+class _Builder:
+    """Builds the document from events; see the module docstring for the bounds it enforces."""
+
+    def __init__(self, file: str, loader: Any) -> None:
+        self.file = file
+        self.loader = loader
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.open_anchors: set[str] = set()
+        self.written = 0
+        self.expanded = 0
+        self.problems: list[Problem] = []
+        self.result: Any = None
+        self.plain_cache: dict[str, Any] = {}
+
+    def fail(self, line: int, message: str) -> InputError:
+        return InputError.one(self.file, line, "", message)
+
+    def on_scalar(self, event: Any) -> None:
+        self.written += 1
+        self.expanded += 1
+        tag = event.tag
+        if tag is None and event.implicit[0]:
+            value = self.plain_cache.get(event.value, _NO_KEY)
+            if value is _NO_KEY:
+                value = self.resolve(event)
+        elif tag is None or tag == "!":
+            value = event.value
+        else:
+            value = self.construct(tag, event)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (value, 1)
+        self.add(value, event)
+
+    def resolve(self, event: Any) -> Any:
+        text: str = event.value
+        tag = self.loader.resolve(ScalarNode, text, (True, False))
+        if tag == f"{_CORE}merge":
+            return _MERGE
+        value = text if tag == f"{_CORE}str" else self.construct(tag, event)
+        if len(self.plain_cache) < _CACHED and len(text) < 64:
+            self.plain_cache[text] = value
+        return value
+
+    def construct(self, tag: str, event: Any) -> Any:
+        """A scalar with a resolved or explicit tag other than a plain string."""
+        value: str = event.value
+        line = event.start_mark.line + 1
+        if tag not in _SCALAR_TAGS:
+            raise self.fail(line, f"invalid YAML: tag {tag!r} is not allowed (plain data only)")
+        if tag == f"{_CORE}str":
+            return value
+        if tag == f"{_CORE}int" and len(value.lstrip("+-0_")) > 19:
+            raise self.fail(line, f"integer {value[:24]}... is out of range (at most 18 digits)")
+        node = ScalarNode(tag, value, event.start_mark, event.end_mark)
+        try:
+            result = self.loader.yaml_constructors[tag](self.loader, node)
+        except (ValueError, yaml.YAMLError):
+            raise self.fail(line, f"{value[:40]!r} is not a valid {tag[len(_CORE):]}") from None
+        if isinstance(result, int) and not isinstance(result, bool) and abs(result) >= MAX_INT:
+            raise self.fail(line, f"integer {value[:40]} is out of range (at most 18 digits)")
+        return result
+
+    def count(self, n: int, line: int) -> None:
+        self.expanded += n
+        if self.expanded > max(MAX_EXPANSION, 4 * self.written) + self.written:
+            message = f"YAML aliases expand to more than {MAX_EXPANSION:,} values (an alias bomb?)"
+            raise self.fail(line, message)
+
+    def add(self, value: Any, event: Any) -> None:
+        """Place a finished value into the open container (or make it the document)."""
+        if not self.stack:
+            self.result = value
+            return
+        frame = self.stack[-1]
+        if not frame.is_map:
+            if value is _MERGE:
+                value = "<<"
+            frame.value.append(value)
+            return
+        if frame.key is _NO_KEY:
+            if isinstance(value, dict | list):
+                message = "a mapping key must be a plain value, not a mapping or list"
+                raise self.fail(event.start_mark.line + 1, message)
+            frame.key, frame.key_line = value, event.start_mark.line + 1
+            return
+        key, frame.key = frame.key, _NO_KEY
+        if value is _MERGE:
+            value = "<<"
+        if key is _MERGE:
+            frame.merges.append((value, frame.key_line))
+        elif key in frame.value:
+            self.problems.append(Problem(self.file, frame.key_line, str(key), "duplicate key"))
+        else:
+            frame.value[key] = value
+
+    def on_open(self, event: Any) -> None:
+        self.written += 1
+        self.expanded += 1
+        line = event.start_mark.line + 1
+        is_map = isinstance(event, yaml.MappingStartEvent)
+        if len(self.stack) >= MAX_DEPTH:
+            raise self.fail(line, f"YAML nested more than {MAX_DEPTH} levels deep")
+        if event.tag not in (None, "!", f"{_CORE}map" if is_map else f"{_CORE}seq"):
+            raise self.fail(line, f"invalid YAML: tag {event.tag!r} is not allowed (plain data only)")
+        if event.anchor is not None:
+            self.open_anchors.add(event.anchor)
+        value: dict[Any, Any] | list[Any] = {} if is_map else []
+        self.stack.append(_Frame(value, line, event.anchor, self.expanded))
+
+    def on_close(self, event: Any) -> None:
+        frame = self.stack.pop()
+        if frame.merges:
+            self.merge(frame)
+        if frame.anchor is not None:
+            self.open_anchors.discard(frame.anchor)
+            self.anchors[frame.anchor] = (frame.value, self.expanded - frame.start + 1)
+        self.add(frame.value, event)
+
+    def merge(self, frame: _Frame) -> None:
+        """``<<: *base`` or ``<<: [*a, *b]``: keys not written in the mapping itself, earlier
+        sources first (YAML merge-key semantics, as PyYAML applies them)."""
+        target = frame.value
+        assert isinstance(target, dict)
+        for source, line in frame.merges:
+            for one in source if isinstance(source, list) else [source]:
+                if not isinstance(one, dict):
+                    raise self.fail(line, "a merge key (<<) needs a mapping or a list of mappings")
+                self.count(len(one), line)
+                for key, value in one.items():
+                    target.setdefault(key, value)
+
+    def on_alias(self, event: Any) -> None:
+        line = event.start_mark.line + 1
+        name = event.anchor
+        if name in self.open_anchors:
+            raise self.fail(line, f"recursive YAML alias *{name}")
+        if name not in self.anchors:
+            raise self.fail(line, f"unknown YAML alias *{name}")
+        value, size = self.anchors[name]
+        self.count(size, line)
+        self.add(value, event)
+
+    def on_document(self, event: Any) -> None:
+        if self.result is not None or self.written:
+            raise self.fail(event.start_mark.line + 1, "expected one YAML document, found more")
+
+    def ignore(self, event: Any) -> None:
+        pass
+
+
+def _reader_line(text: str, err: yaml.reader.ReaderError) -> int | None:
+    """libyaml reports a byte offset into the UTF-8 text, the pure-Python reader a character one."""
+    if not isinstance(err.position, int):
+        return None
+    if Loader is yaml.SafeLoader:
+        return text.count("\n", 0, err.position) + 1
+    return text.encode("utf-8")[: err.position].count(b"\n") + 1
+
+
+def _reader_message(err: yaml.reader.ReaderError) -> str:
+    char = err.character
+    code = ord(char) if isinstance(char, str | bytes) and len(char) == 1 else char
+    return f"unacceptable character #x{code:04x}: {err.reason}" if isinstance(code, int) else err.reason
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def parse_yaml(text: str, file: str) -> Any:
+    """The single document in ``text`` as plain data (``None`` for an empty file).
+
+    Raises :class:`InputError`: one problem per duplicate key, else the first problem found.
+    """
+    loader = Loader(text)
+    builder = _Builder(file, loader)
+    handlers: dict[type, Callable[[Any], None]] = {
+        yaml.ScalarEvent: builder.on_scalar, yaml.MappingStartEvent: builder.on_open,
+        yaml.SequenceStartEvent: builder.on_open, yaml.MappingEndEvent: builder.on_close,
+        yaml.SequenceEndEvent: builder.on_close, yaml.AliasEvent: builder.on_alias,
+        yaml.DocumentStartEvent: builder.on_document,
+    }  # fmt: skip
+    try:
+        event = loader.get_event()
+        while not isinstance(event, yaml.StreamEndEvent):
+            handlers.get(type(event), builder.ignore)(event)
+            event = loader.get_event()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else None
+        message = " ".join(str(x) for x in (err.context, err.problem) if x) or "invalid YAML"
+        raise InputError.one(file, line, "", f"invalid YAML: {_one_line(message)}") from None
+    except yaml.reader.ReaderError as err:
+        message = f"invalid YAML: {_reader_message(err)}"
+        raise InputError.one(file, _reader_line(text, err), "", message) from None
+    except yaml.YAMLError as err:
+        raise InputError.one(file, None, "", f"invalid YAML: {_one_line(str(err))}") from None
+    finally:
+        loader.dispose()
+    if builder.problems:
+        raise InputError(builder.problems)
+    return builder.result
