@@ -24,7 +24,7 @@ from examharness.code.execute import Executor
 from examharness.code.sandbox import SandboxError
 from examharness.exam import CodeItem, Item, LoadedExam, MCItem, MultiSelectItem, Section
 from examharness.extract import extract_choice, extract_numeric
-from examharness.prompts import Renderer, answer_followup
+from examharness.prompts import ANSWER_STOP, Renderer, answer_followup
 from examharness.records import ItemRecord, SectionSampling, StageRecord
 from examharness.results import RunFolder
 
@@ -170,10 +170,10 @@ async def run_item(ctx: RunContext, work: WorkItem) -> ItemRecord:
         stages.append(await ask_stage(ctx, first, messages, params))
         explanation = stages[-1].reply or ""
         if explained and explanation.strip() and (s.mode == "two_stage" or not _readable(explanation, item)):
-            follow = messages + answer_followup(explanation, numeric=item.type == "numeric")
-            params2 = StageParams(
-                temperature=s.answer_temperature, max_tokens=s.answer_max_tokens, seed=ctx.seed, stop=["]"]
-            )
+            numeric = item.type == "numeric"
+            follow = messages + answer_followup(explanation, numeric=numeric, renderer=ctx.renderer)
+            params2 = StageParams(temperature=s.answer_temperature, max_tokens=s.answer_max_tokens,
+                                  seed=ctx.seed, stop=[ANSWER_STOP])  # fmt: skip
             stages.append(await ask_stage(ctx, "answer", follow, params2))
     except RequestFailed as err:
         return base.model_copy(update={"status": "error", "stages": stages, "error": str(err)})
