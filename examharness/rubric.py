@@ -145,7 +145,11 @@ def adjudicate(first: float, second: float, third: float) -> float:
 async def grade_response(*, messages: list[Message], ask: Ask, lo: float, hi: float, step: float,
                          adjudication_threshold: float) -> RubricGrade:
     """Grade one response: two independent reads, and a third when they disagree too much."""
-    replies = await asyncio.gather(ask(messages, 0), ask(messages, 1))
+    results = await asyncio.gather(ask(messages, 0), ask(messages, 1), return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        raise failed[0]  # both reads ran their course: no request is left behind in flight
+    replies = [r for r in results if isinstance(r, str)]
     reads = [_read(i, reply, lo, hi, step) for i, reply in enumerate(replies)]
     first, second = reads[0].score, reads[1].score
     if first is None or second is None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from examharness.backends.base import BackendError, ChatBackend, ChatReply, Message, StageParams
 from examharness.cache import RequestCache, request_key
@@ -210,6 +210,25 @@ async def _execute(executor: Executor, work: WorkItem, record: ItemRecord) -> It
 
 
 ProgressFn = Callable[[Counters], None]
+T = TypeVar("T")
+
+
+async def pool(items: Sequence[T], work: Callable[[T], Awaitable[None]], limit: int) -> None:
+    """The one worker pool (for runs and for grading): ``work`` on every item, in order, with at
+    most ``limit`` in flight. ``work`` records its own failures; an exception stops the pool."""
+    queue: asyncio.Queue[T] = asyncio.Queue()
+    for x in items:
+        queue.put_nowait(x)
+
+    async def worker() -> None:
+        while True:
+            try:
+                x = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await work(x)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, min(limit, len(items))))))
 
 
 async def run(
@@ -236,10 +255,6 @@ async def run(
     ]  # fmt: skip
     counters = Counters(total=len(todo))
     ctx = RunContext(backend, cache, renderer, seed, retry, counters, random.Random(seed))
-    limit = min(concurrency, backend.max_concurrency or concurrency, max(len(todo), 1))
-    queue: asyncio.Queue[WorkItem] = asyncio.Queue()
-    for w in todo:
-        queue.put_nowait(w)
     out = RunFolder(run_dir).append_items()
     executor = Executor() if any(isinstance(w.section.items[w.index], CodeItem) for w in todo) else None
     executing: set[asyncio.Task[None]] = set()
@@ -260,23 +275,18 @@ async def run(
         except (SandboxError, OSError) as err:  # no verdict: an error item, retryable, never a fail
             finish(record.model_copy(update={"status": "error", "error": f"sandbox failed: {err}"}))
 
-    async def worker() -> None:
-        while True:
-            try:
-                w = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            record = await run_item(ctx, w)
-            if executor is not None and record.status != "error" and record.item_type == "code":
-                # Programs run on worker threads; this worker goes on to its next request.
-                task = asyncio.create_task(execute_then_finish(w, record))
-                executing.add(task)
-                task.add_done_callback(executing.discard)
-            else:
-                finish(record)
+    async def one(w: WorkItem) -> None:
+        record = await run_item(ctx, w)
+        if executor is not None and record.status != "error" and record.item_type == "code":
+            # Programs run on worker threads; this worker goes on to its next request.
+            task = asyncio.create_task(execute_then_finish(w, record))
+            executing.add(task)
+            task.add_done_callback(executing.discard)
+        else:
+            finish(record)
 
     try:
-        await asyncio.gather(*(worker() for _ in range(limit)))
+        await pool(todo, one, min(concurrency, backend.max_concurrency or concurrency))
         while executing:
             await asyncio.gather(*executing)
     finally:
