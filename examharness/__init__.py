@@ -22,7 +22,7 @@ __all__ = [
 ]  # fmt: skip
 
 _HOME = {
-    "RunOptions": "plan", "load_exams": "plan", "run_exams": "api", "GraderOptions": "api",
+    "RunOptions": "plan", "load_exams": "plan", "run_exams": "api", "GraderOptions": "grader",
     "score_run": "api", "check_contamination": "api", "store_contamination": "api",
     "RunFolder": "results", "RunConfig": "records", "RunScores": "records", "ExamScore": "records",
     "report_json": "report", "compare_runs": "compare", "Comparison": "compare",
@@ -32,7 +32,6 @@ _HOME = {
 
 if TYPE_CHECKING:
     from examharness.api import (
-        GraderOptions,
         check_contamination,
         run_exams,
         score_run,
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
     from examharness.compare import Comparison, compare_runs
     from examharness.contamfile import ContaminationReport
     from examharness.errors import InputError
+    from examharness.grader import GraderOptions
     from examharness.plan import RunOptions, load_exams
     from examharness.records import ExamScore, RunConfig, RunScores
     from examharness.report import report_json

@@ -10,24 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.metadata
-import os
-import random
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel
+from typing import Any
 
 from examharness import __version__
-from examharness.backends.base import ChatBackend, StageParams
-from examharness.backends.openai_compat import OpenAIBackend
+from examharness.backends.select import open_backend
 from examharness.cache import RequestCache, default_cache_path
 from examharness.code.scores import code_items, run_pass_rates
 from examharness.contamfile import ContaminationReport
 from examharness.errors import InputError
-from examharness.exam import EssayItem, FreeResponseItem, LoadedExam, find_exam_files
-from examharness.grading import grade_run, grade_with_model, item_index, needs_rubric
+from examharness.exam import LoadedExam, find_exam_files
+from examharness.grader import GraderOptions, grade_free_response
+from examharness.grading import grade_run, needs_rubric
 from examharness.plan import (
     RunOptions,
     load_exams,
@@ -36,10 +32,10 @@ from examharness.plan import (
     resolve_sampling,
     resume_options,
 )
-from examharness.prompts import Renderer, template_dirs
-from examharness.records import NEEDS_GRADE, GradedItem, ItemRecord, RunConfig, RunScores, now
+from examharness.prompts import Renderer
+from examharness.records import RunConfig, RunScores, now
 from examharness.results import RunFolder, load_run_exams
-from examharness.runner import Counters, ProgressFn, RequestFailed, RetryPolicy, RunContext, ask_stage, run
+from examharness.runner import Counters, ProgressFn, RetryPolicy, run
 from examharness.scorecard import score_graded
 
 __all__ = [
@@ -56,31 +52,6 @@ def _packages() -> dict[str, str]:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             out[name] = importlib.metadata.version(name)
     return out
-
-
-@contextlib.contextmanager
-def open_backend(model: str | None, base_url: str | None, api_key_env: str, timeout: float | None,
-                 ) -> Iterator[tuple[ChatBackend, Literal["openai", "local"]]]:  # fmt: skip
-    """An OpenAI-compatible backend, or the embedded local server when no model is given."""
-    if model is None:
-        if base_url is not None:
-            raise InputError.one("--base-url", None, "model", "--base-url needs --model NAME")
-        from examharness.backends.local import local_server
-
-        with local_server() as server:
-            backend = OpenAIBackend(model=server.model, base_url=server.base_url, api_key=None,
-                                    timeout=timeout or 600, max_concurrency=1)  # fmt: skip
-            # The port is picked afresh each run; leave it out of cache keys so reruns hit.
-            backend.base_url = None
-            yield backend, "local"
-        return
-    base_url = base_url or os.environ.get("OPENAI_BASE_URL")
-    api_key = os.environ.get(api_key_env)
-    if api_key is None and base_url is None:
-        raise InputError.one(
-            "--api-key-env", None, "api_key", f"environment variable {api_key_env} is not set"
-        )
-    yield OpenAIBackend(model=model, base_url=base_url, api_key=api_key, timeout=timeout or 120), "openai"
 
 
 def _parse_cache(opts: RunOptions) -> Path | None:
@@ -180,17 +151,6 @@ def run_exams(
     return run_dir, counters
 
 
-class GraderOptions(BaseModel):
-    """The grader model for free-response and essay items (temperature 0, seeded per read)."""
-
-    model: str | None = None
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    threshold: float = 1.0
-    max_tokens: int = 512
-    timeout: float | None = None
-
-
 def score_run(
     run_dir: Path,
     *,
@@ -216,7 +176,7 @@ def score_run(
     if grader is not None and needs_rubric(graded):
         cache = RequestCache(cache_path or default_cache_path()) if use_cache else None
         try:
-            graded = _grade_free_response(graded, records, exams, grader, cache, prompts_dir)
+            graded = grade_free_response(graded, records, exams, grader, cache, prompts_dir)
         finally:
             if cache is not None:
                 cache.close()
@@ -228,57 +188,6 @@ def score_run(
         folder.write_pass_rates(run_pass_rates(cfg.run_id, cfg.model, code_items(graded)))
         folder.write_scores(scores)
     return scores
-
-
-def _grader_dir(user_dir: Path | None) -> Path:
-    dirs = template_dirs(None, user_dir)
-    return next((d for d in dirs if (d / "grader.j2").is_file()), dirs[-1])
-
-
-def _grade_free_response(
-    graded: list[GradedItem], records: list[ItemRecord], exams: dict[str, LoadedExam],
-    grader: GraderOptions, cache: RequestCache | None, prompts_dir: Path | None,
-) -> list[GradedItem]:  # fmt: skip
-    by_key = {r.key: r for r in records}
-    todo = [i for i, g in enumerate(graded) if g.status in NEEDS_GRADE]
-    out = list(graded)
-    with open_backend(grader.model, grader.base_url, grader.api_key_env, grader.timeout) as (backend, _):
-        ctx = RunContext(
-            backend, cache, Renderer(vision=False), 0, RetryPolicy(), Counters(), random.Random(0)
-        )
-
-        async def one(i: int) -> None:
-            g = graded[i]
-            item = item_index(exams[g.exam_id].exam)[g.item_id][1]
-            assert isinstance(item, FreeResponseItem | EssayItem)
-
-            async def ask(messages: list[dict[str, Any]], read: int) -> str:
-                params = StageParams(temperature=0.0, max_tokens=grader.max_tokens, seed=read)
-                try:
-                    stage = await ask_stage(ctx, "response", messages, params)
-                except RequestFailed:
-                    return ""
-                return stage.reply or ""
-
-            out[i] = await grade_with_model(
-                by_key[(g.exam_id, g.item_id)], item, ask=ask, grader=backend.model,
-                prompts_dir=_grader_dir(prompts_dir), threshold=grader.threshold,
-            )  # fmt: skip
-
-        async def go() -> None:
-            sem = asyncio.Semaphore(backend.max_concurrency or 8)
-
-            async def limited(i: int) -> None:
-                async with sem:
-                    await one(i)
-
-            try:
-                await asyncio.gather(*(limited(i) for i in todo))
-            finally:
-                await backend.aclose()
-
-        asyncio.run(go())
-    return out
 
 
 def check_contamination(

@@ -2,19 +2,23 @@
 
 Built from the run folder's files alone (``run.json``, ``items.jsonl``, ``grades.jsonl``,
 ``scores.json``); nothing is recomputed and no model is called. The file must be safe to open
-even though it shows text a model wrote: every piece of model or exam text goes through
-:func:`html.escape` (quotes too), nothing is loaded from outside the file (the chart is an inline
-PNG, the style inline), and a Content-Security-Policy meta tag forbids scripts, so a missed escape
-still cannot run anything.
+even though it shows text a model wrote: the page is the Jinja template
+``templates/report.html.j2`` rendered in its own autoescaping environment, so every piece of model
+or exam text is escaped (quotes too) and only the template writes markup; nothing is loaded from
+outside the file (the chart is an inline PNG, the style inline), and a Content-Security-Policy meta
+tag forbids scripts, so a missed escape still cannot run anything.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 from io import BytesIO
 from pathlib import Path
 from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
 from examharness.chart import ChartSeries, build_chart_data, draw_chart
 from examharness.code.views import pass_at_k_lines
@@ -23,6 +27,8 @@ from examharness.records import ExamScore, GradedItem, ItemRecord, RunConfig, Ru
 from examharness.report import edition_note, editions_summary, health, percentile_text, scale_text
 from examharness.results import RunFolder
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATE = "report.html.j2"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;
@@ -53,9 +59,12 @@ h4{font-size:.95em;margin:14px 0 4px}
 """
 
 
-def esc(value: object) -> str:
-    """Escape any text for HTML element content and attribute values (quotes included)."""
-    return html.escape(str(value), quote=True)
+def _env() -> SandboxedEnvironment:
+    """The report's own environment: autoescaping on (prompts render without it, in ``prompts``)."""
+    return SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )  # fmt: skip
 
 
 def _num(x: float | None) -> str:
@@ -68,25 +77,18 @@ def _interval(ci: tuple[float, float] | None) -> str:
     return "-" if ci is None else f"{_num(ci[0])}–{_num(ci[1])}"
 
 
-
-def _summary(scores: RunScores) -> str:
-    rows = []
-    for e in scores.exams:
-        pct = "-" if e.percentile is None else percentile_text(e.percentile.low, e.percentile.high)
-        ci = [f"raw {_interval(e.ci.raw)}"]
-        if e.ci.scaled is not None:
-            ci.append(f"scaled {_interval(e.ci.scaled)}")
-        if e.ci.percentile is not None:
-            ci.append(f"percentile {_interval(e.ci.percentile)}")
-        scaled = _num(e.scaled) + (f" ({scale_text(e)})" if e.scale else "")
-        rows.append(
-            f"<tr><td>{esc(e.title)}</td><td class=num>{_num(e.raw)} / {_num(e.max_raw)} "
-            f"({e.accuracy:.0%})</td><td class=num>{esc(scaled)}</td><td class=num>{pct}</td>"
-            f"<td>{esc('; '.join(ci))}</td><td>{esc(health(e.items))}</td></tr>"
-        )
-    head = "".join(f"<th>{h}</th>" for h in ("Exam", "Raw / max", "Scaled", "Percentile",
-                                                "95% CI", "Extraction health"))  # fmt: skip
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+def _summary_row(e: ExamScore) -> dict[str, str]:
+    ci = [f"raw {_interval(e.ci.raw)}"]
+    if e.ci.scaled is not None:
+        ci.append(f"scaled {_interval(e.ci.scaled)}")
+    if e.ci.percentile is not None:
+        ci.append(f"percentile {_interval(e.ci.percentile)}")
+    return {
+        "title": e.title, "raw": f"{_num(e.raw)} / {_num(e.max_raw)} ({e.accuracy:.0%})",
+        "scaled": _num(e.scaled) + (f" ({scale_text(e)})" if e.scale else ""),
+        "percentile": "-" if e.percentile is None else percentile_text(e.percentile.low, e.percentile.high),
+        "ci": "; ".join(ci), "health": health(e.items),
+    }  # fmt: skip
 
 
 def _notes(e: ExamScore) -> list[str]:
@@ -105,10 +107,10 @@ def _notes(e: ExamScore) -> list[str]:
     return notes + pass_at_k_lines(e.pass_at_k)
 
 
-def _chart(scores: RunScores) -> str:
+def _chart(scores: RunScores) -> dict[str, str] | None:
     """The run's Figure-4-style bars: percentile lower bounds, or accuracy when none has one."""
     if not scores.exams:
-        return ""
+        return None
     titles = [e.title for e in scores.exams]
     named = [(e.title if titles.count(e.title) == 1 else f"{e.title} ({e.exam})", e) for e in scores.exams]
     with_pct = any(e.percentile is not None for e in scores.exams)
@@ -131,87 +133,77 @@ def _chart(scores: RunScores) -> str:
     buf = BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     png = base64.b64encode(buf.getvalue()).decode("ascii")
-    return (f'<figure><img alt="{esc(data.title)}" src="data:image/png;base64,{png}">'
-            f"<figcaption>{esc(caption)}</figcaption></figure>")  # fmt: skip
+    return {"alt": data.title, "png": png, "caption": caption}
 
 
-def _content(content: Any) -> str:
+def _parts(content: Any) -> list[dict[str, str]]:
     """A message's content: text, or content parts (text, embedded data: images, anything else)."""
     if isinstance(content, str):
-        return f"<pre>{esc(content)}</pre>"
+        return [{"text": content}]
     parts = []
     for part in content if isinstance(content, list) else [content]:
         if isinstance(part, dict) and part.get("type") == "text":
-            parts.append(f"<pre>{esc(part.get('text', ''))}</pre>")
+            parts.append({"text": str(part.get("text", ""))})
         elif isinstance(part, dict) and part.get("type") == "image_url":
             url = str((part.get("image_url") or {}).get("url", ""))
-            if url.startswith("data:image/"):
-                parts.append(f'<img class=part alt="image sent" src="{esc(url)}">')
-            else:
-                parts.append(f"<pre>[image: {esc(url[:200])}]</pre>")
+            embedded = url.startswith("data:image/")
+            parts.append({"image": url} if embedded else {"text": f"[image: {url[:200]}]"})
         else:
-            parts.append(f"<pre>{esc(part)}</pre>")
-    return "".join(parts)
+            parts.append({"text": str(part)})
+    return parts
 
 
-def _stage(stage: StageRecord, previous: list[dict[str, Any]]) -> str:
+def _stage(stage: StageRecord, previous: list[dict[str, Any]]) -> dict[str, Any]:
     p = stage.params
     facts = [f"temperature {p.temperature:g}", f"max_tokens {p.max_tokens}", f"seed {p.seed}",
              f"finish {stage.finish_reason or '-'}",
              "cached" if stage.cached else f"{stage.attempts} attempt(s)",
              f"{stage.usage.prompt_tokens}+{stage.usage.completion_tokens} tokens"]  # fmt: skip
-    out = [f"<h4>Stage: {esc(stage.stage)} <span class=note>({esc(', '.join(facts))})</span></h4>"]
     shared = 0
     while shared < min(len(previous), len(stage.messages)) and previous[shared] == stage.messages[shared]:
         shared += 1
-    if shared:
-        out.append(f"<p class=note>The first {shared} message(s), as sent in the previous stage, then:</p>")
-    for m in stage.messages[shared:]:
-        out.append(f"<div class=role>{esc(m.get('role', '?'))}</div>{_content(m.get('content'))}")
+    rest = stage.messages[shared:]
+    messages = [{"role": m.get("role", "?"), "parts": _parts(m.get("content"))} for m in rest]
     reply = "(no reply)" if stage.reply is None else stage.reply
-    out.append(f"<div class=role>reply</div><pre>{esc(reply)}</pre>")
-    return "".join(out)
+    return {"name": stage.stage, "facts": ", ".join(facts), "shared": shared, "messages": messages,
+            "reply": reply}  # fmt: skip
 
 
-def _item(g: GradedItem, record: ItemRecord | None) -> str:
-    answer = f" · answer {esc(g.answer)}" if g.answer is not None else ""
-    summary = (f"<summary><code>{esc(g.item_id)}</code><span class=\"s s-{esc(g.status)}\">{esc(g.status)}"
-               f"</span>{_num(g.points)} / {_num(g.max_points)} points{answer}</summary>")  # fmt: skip
+def _item(g: GradedItem, record: ItemRecord | None) -> dict[str, Any]:
     facts = [("section", g.section_id), ("type", g.item_type), ("status", g.status),
              ("points", f"{_num(g.points)} / {_num(g.max_points)}"),
              ("extracted answer", g.answer or "-"), ("how", g.how or "-"), ("graded by", g.graded_by),
              ("grader rationale", g.rationale or "-")]  # fmt: skip
     if g.reads:
         facts.append(("grader reads", ", ".join(_num(r) for r in g.reads)))
-    rows = "".join(f"<tr><th>{k}</th><td>{esc(v)}</td></tr>" for k, v in facts)
-    body = [f"<table class=facts>{rows}</table>"]
-    if record is None:
-        body.append("<p class=warn>No record: the item was not run.</p>")
-    else:
-        if record.error:
-            body.append(f"<p class=warn>Request error: {esc(record.error)}</p>")
-        previous: list[dict[str, Any]] = []
-        for stage in record.stages:
-            body.append(_stage(stage, previous))
-            previous = stage.messages
-    return f"<details>{summary}<div>{''.join(body)}</div></details>"
+    stages = []
+    previous: list[dict[str, Any]] = []
+    for stage in record.stages if record is not None else []:
+        stages.append(_stage(stage, previous))
+        previous = stage.messages
+    return {
+        "id": g.item_id, "status": g.status, "points": f"{_num(g.points)} / {_num(g.max_points)}",
+        "answer": g.answer, "facts": facts, "not_run": record is None,
+        "error": record.error if record is not None else None, "stages": stages,
+    }  # fmt: skip
 
 
 def _when(stamp: str | None) -> str:
     return "not finished" if stamp is None else stamp[:19].replace("T", " ") + " UTC"
 
 
-def _run_facts(cfg: RunConfig) -> str:
+def _run_facts(cfg: RunConfig) -> list[dict[str, str]]:
     s = cfg.summary
-    facts = [f"model <code>{esc(cfg.model)}</code> ({esc(cfg.backend)})",
-             f"run <code>{esc(cfg.run_id)}</code>",
-             f"started {esc(_when(cfg.created_at))}", f"finished {esc(_when(cfg.finished_at))}",
-             f"seed {cfg.seed}", "vision" if cfg.vision else "text only",
-             f"examharness {esc(cfg.examharness_version)}"]  # fmt: skip
+    facts = [{"label": "model", "code": cfg.model, "after": f"({cfg.backend})"},
+             {"label": "run", "code": cfg.run_id},
+             {"label": f"started {_when(cfg.created_at)}"}, {"label": f"finished {_when(cfg.finished_at)}"},
+             {"label": f"seed {cfg.seed}"}, {"label": "vision" if cfg.vision else "text only"},
+             {"label": f"examharness {cfg.examharness_version}"}]  # fmt: skip
     if s:
-        facts.append(esc(f"{s.get('requests_sent', 0)} requests, {s.get('cache_hits', 0)} from cache, "
-                         f"{s.get('prompt_tokens', 0)}+{s.get('completion_tokens', 0)} tokens"))  # fmt: skip
-    return f"<p class=meta>{' · '.join(facts)}</p>"
+        costs = (f"{s.get('requests_sent', 0)} requests, {s.get('cache_hits', 0)} from cache, "
+                 f"{s.get('prompt_tokens', 0)}+{s.get('completion_tokens', 0)} tokens")  # fmt: skip
+        facts.append({"label": costs})
+    return facts
 
 
 def render_html(
@@ -219,25 +211,15 @@ def render_html(
 ) -> str:
     """The whole page as a string (pure: the caller reads the files and writes the result)."""
     by_key = {r.key: r for r in records}
-    sections = []
-    for e in scores.exams:
-        notes = "".join(f"<p class=note>{esc(n)}</p>" for n in _notes(e))
-        items = [_item(g, by_key.get((g.exam_id, g.item_id))) for g in grades if g.exam_id == e.exam]
-        sections.append(f"<h3>{esc(e.title)} <span class=note>({esc(e.exam)}, {len(items)} items)</span></h3>"
-                        f"{notes}{''.join(items)}")  # fmt: skip
-    title = f"examharness · {cfg.model} · {cfg.run_id}"
-    summary_notes = "".join(
-        f"<p class=note>{esc(e.exam)}: {esc(n)}</p>" for e in scores.exams for n in _notes(e)
-    )
-    return (
-        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
-        f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
-        f'<meta name=viewport content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{esc(cfg.model)}</h1>{_run_facts(cfg)}"
-        f"<h2>Summary</h2>{_summary(scores)}{summary_notes}{_chart(scores)}"
-        f"<h2>Transcripts</h2>{''.join(sections)}</body></html>\n"
-    )
+    exams = [{
+        "id": e.exam, "title": e.title, "notes": _notes(e),
+        "transcripts": [_item(g, by_key.get((g.exam_id, g.item_id))) for g in grades if g.exam_id == e.exam],
+    } for e in scores.exams]  # fmt: skip
+    return _env().get_template(TEMPLATE).render(
+        csp=CSP, style=Markup(STYLE), title=f"examharness · {cfg.model} · {cfg.run_id}", model=cfg.model,
+        facts=_run_facts(cfg), summary=[_summary_row(e) for e in scores.exams], exams=exams,
+        chart=_chart(scores),
+    ) + "\n"  # fmt: skip
 
 
 def write_html_report(run_dir: Path, out: Path, scores: RunScores | None = None) -> None:

@@ -5,8 +5,13 @@ by a ``prompts/`` folder beside the exam file. They render in an immutable *sand
 with ``StrictUndefined`` and no HTML escaping: an exam or template cannot reach Python internals,
 and a misspelt variable is an error, not an empty string.
 
-A template's output is one user message unless it contains role marker lines
-``=== system ===``, ``=== user ===`` or ``=== assistant ===``, which start a new message.
+A template's output is one user message unless the *template text itself* has role marker lines
+``=== system ===``, ``=== user ===`` or ``=== assistant ===``, which start a new message. Roles come
+from the template's structure only: every substituted value (``{{ ... }}``: exam text, a model's
+reply handed to the grader) is held aside while the template renders and put back only after the
+text is split into messages, so a value containing ``=== system ===`` stays text in its message.
+One environment factory (:func:`make_env`) renders item prompts, the grader prompt and the
+second-stage answer request alike.
 Images are placed with ``{{ image(path) }}`` (only files inside the exam's folder or a prompts
 folder: :mod:`examharness.imagepath`): in a vision run the message becomes content parts
 with the image embedded; in a text-only run the report's tag ``IMAGE: <non-meaningful name>``
@@ -19,6 +24,7 @@ import base64
 import hashlib
 import mimetypes
 import re
+import secrets
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +43,39 @@ from examharness.imagepath import confined_image
 BUILTIN_PROMPTS = prompts_dir()
 ROLE_MARKER = re.compile(r"^=== (system|user|assistant) ===[ \t]*$", re.MULTILINE)
 IMAGE_TOKEN = re.compile(r"\x00image:(\d+)\x00")
+SLOTS = "__examharness_slots__"
+"""The render-context key of the current render's :class:`_Slots`."""
+ANSWER_STOP = "]"
+"""Stop sequence of the second-stage answer request (``answer_followup.j2`` ends with "[")."""
+
+
+class _Slots:
+    """Substituted values of one render, replaced by placeholders that carry a random nonce (a
+    value cannot forge one) until the template's own text has been split into messages."""
+
+    def __init__(self) -> None:
+        self.nonce = secrets.token_hex(8)
+        self.values: list[str] = []
+        self._pattern = re.compile(f"\ue000{self.nonce}:(\\d+)\ue001")
+
+    def hold(self, value: object) -> str:
+        self.values.append(str(value))
+        return f"\ue000{self.nonce}:{len(self.values) - 1}\ue001"
+
+    def restore(self, text: str) -> str:
+        """Put the values back; a macro's output holds its own placeholders, hence the loop."""
+        for _ in range(len(self.values) + 1):
+            restored = self._pattern.sub(lambda m: self.values[int(m[1])], text)
+            if restored == text:
+                break
+            text = restored
+        return text
+
+
+@jinja2.pass_context
+def _hold(context: jinja2.runtime.Context, value: object) -> object:
+    slots = context.get(SLOTS)
+    return slots.hold(value) if isinstance(slots, _Slots) else value
 
 
 def template_dirs(exam_path: Path | None, user_dir: Path | None) -> list[Path]:
@@ -49,6 +88,8 @@ def template_dirs(exam_path: Path | None, user_dir: Path | None) -> list[Path]:
 
 
 def make_env(dirs: list[Path]) -> ImmutableSandboxedEnvironment:
+    """The one template environment: sandboxed, immutable, ``StrictUndefined``, no autoescape
+    (prompts are plain text), every ``{{ value }}`` held aside from role splitting."""
     return ImmutableSandboxedEnvironment(
         loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
         undefined=jinja2.StrictUndefined,
@@ -56,6 +97,7 @@ def make_env(dirs: list[Path]) -> ImmutableSandboxedEnvironment:
         keep_trailing_newline=False,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_hold,
     )
 
 
@@ -83,18 +125,12 @@ def _template_error(name: str, dirs: list[Path], err: Exception, tb: TracebackTy
     return InputError.one(file, line, "template", f"{kind}: {err}")
 
 
-def _split_messages(text: str) -> list[Message]:
-    if "=== " not in text:
-        return [{"role": "user", "content": text.strip()}]
+def _split_messages(text: str, slots: _Slots) -> list[Message]:
+    """Split the template's own text at role markers, then put the substituted values back."""
     parts = ROLE_MARKER.split(text)
-    if len(parts) == 1:
-        return [{"role": "user", "content": text.strip()}]
-    messages = []
-    if parts[0].strip():
-        messages.append({"role": "user", "content": parts[0].strip()})
-    for role, body in zip(parts[1::2], parts[2::2], strict=True):
-        messages.append({"role": role, "content": body.strip()})
-    return messages
+    bodies = [("user", parts[0]), *zip(parts[1::2], parts[2::2], strict=True)]
+    messages = [{"role": role, "content": slots.restore(body).strip()} for role, body in bodies]
+    return [m for i, m in enumerate(messages) if i > 0 or m["content"] or len(messages) == 1]
 
 
 def _embed_images(messages: list[Message], images: list[Path]) -> list[Message]:
@@ -181,6 +217,11 @@ class Renderer:
             self._by_exam[exam_path] = (dirs, self._envs[key])
         return self._by_exam[exam_path]
 
+    def render_named(self, name: str, context: dict[str, Any]) -> list[Message]:
+        """A template not tied to an exam (the grader prompt, the answer request)."""
+        dirs, env = self.env_for(None)
+        return render_messages(name, dirs, context, env)
+
     def render(self, loaded: LoadedExam, section: Section, item_index: int) -> list[Message]:
         dirs, env = self.env_for(loaded.path)
         key = (loaded.path, section.id)
@@ -213,9 +254,17 @@ def render_item(
 
     context = item_context(loaded, section, item_index, shared)
     context["image"] = image
-    text = render_template(name, dirs, context, env)
-    messages = _split_messages(text)
+    messages = render_messages(name, dirs, context, env)
     return _embed_images(messages, images) if vision else messages
+
+
+def render_messages(
+    name: str, dirs: list[Path], context: dict[str, Any], env: ImmutableSandboxedEnvironment
+) -> list[Message]:
+    """Render template ``name`` into chat messages; roles come from the template's own text."""
+    slots = _Slots()
+    text = render_template(name, dirs, {**context, SLOTS: slots}, env)
+    return _split_messages(text, slots)
 
 
 def render_template(
@@ -239,10 +288,9 @@ def template_hash(name: str, dirs: list[Path]) -> str:
     return "missing"
 
 
-def answer_followup(explanation: str, *, numeric: bool = False) -> list[Message]:
-    """Second stage of the report's method: given the sampled explanation, ask for the answer."""
-    ask = "your final answer" if numeric else "the letter of your final answer"
-    return [
-        {"role": "assistant", "content": explanation.strip()},
-        {"role": "user", "content": f"Reply with only {ask}. The answer is therefore ["},
-    ]
+def answer_followup(explanation: str, *, numeric: bool = False, renderer: Renderer | None = None
+                    ) -> list[Message]:  # fmt: skip
+    """Second stage of the report's method: given the sampled explanation, ask for the answer
+    (``answer_followup.j2``; its reply is cut at :data:`ANSWER_STOP`)."""
+    renderer = renderer or Renderer(vision=False)
+    return renderer.render_named("answer_followup", {"explanation": explanation, "numeric": numeric})

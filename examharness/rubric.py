@@ -23,11 +23,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict
 
-Message = dict[str, Any]
+from examharness.backends.base import Message
+from examharness.prompts import make_env, render_messages
+
 Ask = Callable[[list[Message], int], Awaitable[str]]
 """Send messages to the grader model at temperature 0 with this read index as seed; return text."""
 
@@ -36,7 +36,6 @@ _SCORE = re.compile(
     r"[\s*_.]*$",
     re.IGNORECASE | re.MULTILINE,
 )
-_ROLE_MARKER = re.compile(r"^=== (system|user|assistant) ===[ \t]*$", re.MULTILINE)
 _EPS = 1e-9
 
 
@@ -88,20 +87,11 @@ def grader_vars(*, prompt: str, rubric: str, response: str, lo: float, hi: float
             "max_points": _fmt(max_points)}
 
 
-def grader_messages(template_dir: Path, **variables: Any) -> list[dict[str, str]]:
-    """Render ``grader.j2`` into chat messages (``=== role ===`` lines start a new message).
-
-    A stand-in for the shared environment in ``prompts.py``; same sandbox, same role markers.
-    """
-    env = ImmutableSandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(template_dir)), undefined=jinja2.StrictUndefined,
-        autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-    text = env.get_template("grader.j2").render(**variables)
-    parts = _ROLE_MARKER.split(text)
-    messages = [{"role": "user", "content": parts[0].strip()}] if parts[0].strip() else []
-    for role, body in zip(parts[1::2], parts[2::2], strict=True):
-        messages.append({"role": role, "content": body.strip()})
-    return messages
+def grader_messages(template_dir: Path, **variables: Any) -> list[Message]:
+    """Render ``grader.j2`` into chat messages in the one prompt environment: its roles come from
+    the template, so a response containing ``=== system ===`` cannot forge grader instructions."""
+    dirs = [template_dir]
+    return render_messages("grader", dirs, variables, make_env(dirs))
 
 
 def on_scale(score: float, lo: float, hi: float, step: float) -> bool:
@@ -155,7 +145,11 @@ def adjudicate(first: float, second: float, third: float) -> float:
 async def grade_response(*, messages: list[Message], ask: Ask, lo: float, hi: float, step: float,
                          adjudication_threshold: float) -> RubricGrade:
     """Grade one response: two independent reads, and a third when they disagree too much."""
-    replies = await asyncio.gather(ask(messages, 0), ask(messages, 1))
+    results = await asyncio.gather(ask(messages, 0), ask(messages, 1), return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        raise failed[0]  # both reads ran their course: no request is left behind in flight
+    replies = [r for r in results if isinstance(r, str)]
     reads = [_read(i, reply, lo, hi, step) for i, reply in enumerate(replies)]
     first, second = reads[0].score, reads[1].score
     if first is None or second is None:

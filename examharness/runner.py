@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,7 +24,7 @@ from examharness.code.execute import Executor
 from examharness.code.sandbox import SandboxError
 from examharness.exam import CodeItem, Item, LoadedExam, MCItem, MultiSelectItem, Section
 from examharness.extract import extract_choice, extract_numeric
-from examharness.prompts import Renderer, answer_followup
+from examharness.prompts import ANSWER_STOP, Renderer, answer_followup
 from examharness.records import ItemRecord, SectionSampling, StageRecord
 from examharness.results import RunFolder
 
@@ -194,10 +194,10 @@ async def run_item(ctx: RunContext, work: WorkItem) -> ItemRecord:
         stages.append(await ask_stage(ctx, first, messages, params))
         explanation = stages[-1].reply or ""
         if explained and explanation.strip() and needs_letter(s.mode, stages[-1], item):
-            follow = messages + answer_followup(explanation, numeric=item.type == "numeric")
-            params2 = StageParams(
-                temperature=s.answer_temperature, max_tokens=s.answer_max_tokens, seed=ctx.seed, stop=["]"]
-            )
+            numeric = item.type == "numeric"
+            follow = messages + answer_followup(explanation, numeric=numeric, renderer=ctx.renderer)
+            params2 = StageParams(temperature=s.answer_temperature, max_tokens=s.answer_max_tokens,
+                                  seed=ctx.seed, stop=[ANSWER_STOP])  # fmt: skip
             stages.append(await ask_stage(ctx, "answer", follow, params2))
     except RequestFailed as err:
         return base.model_copy(update={"status": "error", "stages": stages, "error": str(err)})
@@ -234,6 +234,25 @@ async def _execute(executor: Executor, work: WorkItem, record: ItemRecord) -> It
 
 
 ProgressFn = Callable[[Counters], None]
+T = TypeVar("T")
+
+
+async def pool(items: Sequence[T], work: Callable[[T], Awaitable[None]], limit: int) -> None:
+    """The one worker pool (for runs and for grading): ``work`` on every item, in order, with at
+    most ``limit`` in flight. ``work`` records its own failures; an exception stops the pool."""
+    queue: asyncio.Queue[T] = asyncio.Queue()
+    for x in items:
+        queue.put_nowait(x)
+
+    async def worker() -> None:
+        while True:
+            try:
+                x = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await work(x)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, min(limit, len(items))))))
 
 
 async def run(
@@ -260,10 +279,6 @@ async def run(
     ]  # fmt: skip
     counters = Counters(total=len(todo))
     ctx = RunContext(backend, cache, renderer, seed, retry, counters, random.Random(seed))
-    limit = min(concurrency, backend.max_concurrency or concurrency, max(len(todo), 1))
-    queue: asyncio.Queue[WorkItem] = asyncio.Queue()
-    for w in todo:
-        queue.put_nowait(w)
     out = RunFolder(run_dir).append_items()
     executor = Executor() if any(isinstance(w.section.items[w.index], CodeItem) for w in todo) else None
     executing: set[asyncio.Task[None]] = set()
@@ -284,23 +299,18 @@ async def run(
         except (SandboxError, OSError) as err:  # no verdict: an error item, retryable, never a fail
             finish(record.model_copy(update={"status": "error", "error": f"sandbox failed: {err}"}))
 
-    async def worker() -> None:
-        while True:
-            try:
-                w = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            record = await run_item(ctx, w)
-            if executor is not None and record.status != "error" and record.item_type == "code":
-                # Programs run on worker threads; this worker goes on to its next request.
-                task = asyncio.create_task(execute_then_finish(w, record))
-                executing.add(task)
-                task.add_done_callback(executing.discard)
-            else:
-                finish(record)
+    async def one(w: WorkItem) -> None:
+        record = await run_item(ctx, w)
+        if executor is not None and record.status != "error" and record.item_type == "code":
+            # Programs run on worker threads; this worker goes on to its next request.
+            task = asyncio.create_task(execute_then_finish(w, record))
+            executing.add(task)
+            task.add_done_callback(executing.discard)
+        else:
+            finish(record)
 
     try:
-        await asyncio.gather(*(worker() for _ in range(limit)))
+        await pool(todo, one, min(concurrency, backend.max_concurrency or concurrency))
         while executing:
             await asyncio.gather(*executing)
     finally:

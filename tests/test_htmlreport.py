@@ -41,7 +41,7 @@ def test_model_and_exam_text_is_escaped(page: Path) -> None:
     assert "<img src=x" not in text and "<b>Exam" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "&lt;img src=x onerror=alert(1)&gt;" in text
-    assert "&quot;quotes&quot; &amp; &#x27;ticks&#x27;" in text
+    assert "&#34;quotes&#34; &amp; &#39;ticks&#39;" in text
     assert "Alpha &lt;b&gt;Exam&lt;/b&gt;" in text
     # the payload shows up in the explanation reply, the answer stage's history and the FR reply
     assert text.count("&lt;img src=x onerror=alert(1)&gt;") == 3
@@ -49,10 +49,11 @@ def test_model_and_exam_text_is_escaped(page: Path) -> None:
 
 def test_page_is_self_contained_with_a_strict_policy(page: Path) -> None:
     text = page.read_text(encoding="utf-8")
-    assert f'<meta http-equiv="Content-Security-Policy" content="{CSP.replace(chr(39), "&#x27;")}">' in text
+    assert f'<meta http-equiv="Content-Security-Policy" content="{CSP.replace(chr(39), "&#39;")}">' in text
     sources = re.findall(r'\b(?:src|href)="([^"]*)"', text)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
     assert "<link" not in text and "@import" not in text and "url(" not in text
+    assert '"Segoe UI"' in text and "details>div" in text  # the style is the template's, not escaped
 
 
 def test_page_has_summary_chart_and_every_transcript(page: Path) -> None:

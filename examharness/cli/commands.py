@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from examharness.errors import InputError
 
 if TYPE_CHECKING:
-    from examharness.api import GraderOptions, RunOptions
+    from examharness.api import RunOptions
+    from examharness.grader import GraderOptions
 
 
 def print_json(data: object) -> None:
@@ -121,14 +122,24 @@ def import_bank(args: argparse.Namespace) -> int:
 
 
 def grader_options(args: argparse.Namespace) -> GraderOptions | None:
-    from examharness.api import GraderOptions
+    from examharness.grader import GraderOptions
 
     if args.grader_model is None and not args.grader_local:
         return None
-    return GraderOptions(
-        model=None if args.grader_local else args.grader_model, base_url=args.grader_base_url,
-        api_key_env=args.grader_api_key_env, threshold=args.adjudication_threshold,
-    )  # fmt: skip
+    return GraderOptions.model_validate({
+        "model": None if args.grader_local else args.grader_model, "base_url": args.grader_base_url,
+        "api_key_env": args.grader_api_key_env, "threshold": args.adjudication_threshold,
+        "timeout": args.timeout, "max_attempts": args.max_attempts,
+        **({} if args.concurrency is None else {"concurrency": args.concurrency}),
+    })  # fmt: skip
+
+
+def _check_limits(args: argparse.Namespace) -> None:
+    """``--concurrency`` and ``--max-attempts`` (run and score) must be at least 1."""
+    if args.concurrency is not None and args.concurrency < 1:
+        raise InputError.one("command line", None, "--concurrency", "must be at least 1")
+    if args.max_attempts < 1:
+        raise InputError.one("command line", None, "--max-attempts", "must be at least 1")
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
@@ -154,8 +165,7 @@ def run(args: argparse.Namespace) -> int:
         return family_run_command(args)
     if not args.paths and args.resume is None:
         raise InputError.one("command line", None, "paths", "give exam files or folders, or --resume RUN_DIR")
-    if args.concurrency is not None and args.concurrency < 1:
-        raise InputError.one("command line", None, "--concurrency", "must be at least 1")
+    _check_limits(args)
     if args.limit is not None and args.limit < 1:
         raise InputError.one("command line", None, "--limit", "must be at least 1")
     if args.samples is not None and args.samples < 1:
@@ -189,6 +199,7 @@ def score(args: argparse.Namespace) -> int:
     from examharness.api import score_run
     from examharness.report import print_summary
 
+    _check_limits(args)
     grader = grader_options(args)
     scores = score_run(args.run_dir, grader=grader, scale_dirs=args.scales, n_boot=args.bootstrap,
                        cache_path=args.cache, edition=args.edition)  # fmt: skip
