@@ -234,7 +234,6 @@ async def _execute(executor: Executor, work: WorkItem, record: ItemRecord) -> It
 
 
 ProgressFn = Callable[[Counters], None]
-T = TypeVar("T")
 
 
 async def pool(items: Sequence[T], work: Callable[[T], Awaitable[None]], limit: int) -> None:
