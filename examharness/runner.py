@@ -1,11 +1,19 @@
 """Run exam items against a chat backend: bounded concurrency, retries, cache, resume.
 
 Where retries happen: :func:`ask_stage` — 429 waits for ``Retry-After`` (capped), other retryable
-failures (5xx, timeouts, dropped connections) back off exponentially with full jitter, up to
-``RetryPolicy.max_attempts``. An item whose request still fails is recorded with status ``error``
-and the reason; it is never given an answer. Every finished item is appended to ``items.jsonl``
-at once, so a killed run loses only the requests in flight, and :func:`run` with ``resume=True``
-skips every item already recorded (``retry_errors`` also redoes the ``error`` ones).
+failures (5xx, timeouts, dropped connections) back off exponentially with full jitter, and an
+empty reply is asked again at once, all within ``RetryPolicy.max_attempts``. Each attempt is
+bounded end to end by ``RetryPolicy.timeout`` (connect to last byte), whatever the server does.
+An item whose request still fails is recorded with status ``error`` and the reason; it is never
+given an answer. Every finished item is appended to ``items.jsonl`` at once (and only then are
+its replies written to the cache), so a killed run loses only the requests in flight, and
+:func:`run` with ``resume=True`` skips every item already recorded (``retry_errors`` also redoes
+the ``error`` and ``empty`` ones).
+
+When to give up on the whole run: a permanent refusal (401, 403, 404: every item would get it)
+raises :class:`~examharness.errors.RunAborted` at once, and so does an item that used its whole
+budget on connection failures or timeouts before any request of the session got a reply (nothing
+is listening). In-flight items are then cancelled and left unrecorded, so a resume asks them.
 """
 
 from __future__ import annotations
@@ -19,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from examharness.backends.base import BackendError, ChatBackend, ChatReply, Message, StageParams
-from examharness.cache import RequestCache, request_key
+from examharness.cache import AsyncCache, request_key
 from examharness.code.execute import Executor
 from examharness.code.sandbox import SandboxError
+from examharness.errors import RunAborted
 from examharness.exam import CodeItem, Item, LoadedExam, MCItem, MultiSelectItem, Section
 from examharness.extract import extract_choice, extract_numeric
 from examharness.prompts import Renderer, answer_followup
@@ -35,6 +44,8 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_retry_after: float = 120.0
+    timeout: float | None = None
+    """Seconds one attempt may take from connect to last byte; None leaves it to the backend."""
 
     def delay(self, attempt: int, err: BackendError, rng: random.Random) -> float:
         if err.retry_after is not None:
@@ -64,6 +75,8 @@ class Counters:
     empty: int = 0
     errors: int = 0
     requests: int = 0
+    replies: int = 0
+    """Requests that got a reply this session; while 0, failing to connect aborts the run."""
     cached: int = 0
     retries: int = 0
     prompt_tokens: int = 0
@@ -82,7 +95,7 @@ class Counters:
 @dataclass
 class RunContext:
     backend: ChatBackend
-    cache: RequestCache | None
+    cache: AsyncCache | None
     renderer: Renderer
     seed: int
     retry: RetryPolicy
@@ -90,15 +103,22 @@ class RunContext:
     rng: random.Random
 
 
+UNREACHABLE = frozenset({"connection", "timeout"})
+"""Failure kinds that mean no server answered at all."""
+
+
 async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params: StageParams) -> StageRecord:
-    """One stage: from the cache, or from the backend with retries. Raises on final failure."""
-    key = None
+    """One stage: from the cache, or from the backend with retries. Raises on final failure.
+
+    :class:`RequestFailed` costs this item; :class:`RunAborted` means no item can succeed.
+    The reply is not cached here: :func:`remember` does that once the item is on disk.
+    """
     if ctx.cache is not None:
         key = request_key(
             model=ctx.backend.model, base_url=ctx.backend.base_url, stage=stage,
             messages=messages, params=params,
         )  # fmt: skip
-        hit = ctx.cache.get(key)
+        hit = await ctx.cache.get(key)
         if hit is not None:
             ctx.counters.cached += 1
             return _stage_record(stage, messages, params, hit, 0.0, cached=True, attempts=0)
@@ -108,21 +128,56 @@ async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params
         ctx.counters.requests += 1
         started = time.monotonic()
         try:
-            reply = await ctx.backend.complete(messages, params)
+            reply = await _attempt(ctx, messages, params)
         except BackendError as err:
+            if err.permanent:
+                raise RunAborted(f"{err} (every request would fail the same way)") from err
             if not err.retryable or attempt >= ctx.retry.max_attempts:
-                raise RequestFailed(f"{err} (after {attempt} attempt{'s' if attempt > 1 else ''})") from err
+                tries = f"after {attempt} attempt{'s' if attempt > 1 else ''}"
+                if err.kind in UNREACHABLE and ctx.counters.replies == 0:
+                    raise RunAborted(f"{err} ({tries}; no request has been answered)") from err
+                raise RequestFailed(f"{err} ({tries})") from err
             ctx.counters.retries += 1
             await asyncio.sleep(ctx.retry.delay(attempt, err, ctx.rng))
             continue
-        except Exception as err:  # a backend bug must cost one item, not the run
-            raise RequestFailed(f"unexpected {type(err).__name__}: {err}") from err
-        latency = time.monotonic() - started
+        ctx.counters.replies += 1
         ctx.counters.prompt_tokens += reply.usage.prompt_tokens
         ctx.counters.completion_tokens += reply.usage.completion_tokens
-        if ctx.cache is not None and key is not None and reply.text.strip():
-            ctx.cache.put(key, reply)  # an empty reply is recorded, not cached: a rerun asks again
+        if not reply.text.strip() and attempt < ctx.retry.max_attempts:
+            ctx.counters.retries += 1
+            continue
+        latency = time.monotonic() - started
         return _stage_record(stage, messages, params, reply, latency, cached=False, attempts=attempt)
+
+
+async def _attempt(ctx: RunContext, messages: list[Message], params: StageParams) -> ChatReply:
+    """One request under the attempt deadline; every failure comes out as a BackendError."""
+    try:
+        async with asyncio.timeout(ctx.retry.timeout):
+            return await ctx.backend.complete(messages, params)
+    except BackendError:
+        raise
+    except TimeoutError as err:
+        raise BackendError(
+            "timeout", f"no complete reply within {ctx.retry.timeout:g}s", retryable=True
+        ) from err
+    except Exception as err:  # a backend bug must cost one item, not the run
+        raise RequestFailed(f"unexpected {type(err).__name__}: {err}") from err
+
+
+def remember(ctx: RunContext, stages: list[StageRecord]) -> None:
+    """Queue the fresh, non-empty replies of ``stages`` for the cache (an empty reply is recorded,
+    not cached: a rerun asks again). Call it after the item's record is written."""
+    if ctx.cache is None:
+        return
+    for s in stages:
+        if s.cached or not (s.reply or "").strip():
+            continue
+        key = request_key(
+            model=ctx.backend.model, base_url=ctx.backend.base_url, stage=s.stage,
+            messages=s.messages, params=s.params,
+        )  # fmt: skip
+        ctx.cache.put(key, ChatReply(text=s.reply or "", finish_reason=s.finish_reason, usage=s.usage))
 
 
 class RequestFailed(Exception):
@@ -217,7 +272,7 @@ async def run(
     *,
     run_dir: Path,
     backend: ChatBackend,
-    cache: RequestCache | None,
+    cache: AsyncCache | None,
     renderer: Renderer,
     concurrency: int,
     seed: int,
@@ -225,16 +280,20 @@ async def run(
     resume: bool = False,
     retry_errors: bool = False,
     on_progress: ProgressFn | None = None,
+    counters: Counters | None = None,
 ) -> Counters:
-    """Run every work item not already finished in ``run_dir``; append one record per item."""
+    """Run every work item not already finished in ``run_dir``; append one record per item.
+
+    ``counters`` (optional) is filled in place, so a caller still has the session's totals
+    when the run is aborted or interrupted. Raises :class:`RunAborted` (see the module doc).
+    """
     done = {}
     if resume:
         done = {r.key: r.status for r in RunFolder(run_dir).read_items()}
-    todo = [
-        w for w in work
-        if (key := (w.loaded.exam.id, w.item_id)) not in done or (retry_errors and done[key] == "error")
-    ]  # fmt: skip
-    counters = Counters(total=len(todo))
+    redo = {"error", "empty"} if retry_errors else set()
+    todo = [w for w in work if (status := done.get((w.loaded.exam.id, w.item_id))) is None or status in redo]
+    counters = counters if counters is not None else Counters()
+    counters.total = len(todo)
     ctx = RunContext(backend, cache, renderer, seed, retry, counters, random.Random(seed))
     limit = min(concurrency, backend.max_concurrency or concurrency, max(len(todo), 1))
     queue: asyncio.Queue[WorkItem] = asyncio.Queue()
@@ -246,6 +305,7 @@ async def run(
 
     def finish(record: ItemRecord) -> None:
         out.append(record)
+        remember(ctx, record.stages)
         counters.done += 1
         counters.ok += record.status == "ok"
         counters.empty += record.status == "empty"
@@ -276,7 +336,12 @@ async def run(
                 finish(record)
 
     try:
-        await asyncio.gather(*(worker() for _ in range(limit)))
+        try:
+            async with asyncio.TaskGroup() as group:  # one worker's RunAborted cancels the others
+                for _ in range(limit):
+                    group.create_task(worker())
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
         while executing:
             await asyncio.gather(*executing)
     finally:
