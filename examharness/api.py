@@ -13,17 +13,18 @@ import importlib.metadata
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from examharness import __version__
+from examharness.backends.base import ChatBackend
 from examharness.backends.select import open_backend
-from examharness.cache import RequestCache, default_cache_path
+from examharness.cache import Warn, default_cache_path, open_cache
 from examharness.code.scores import code_items, run_pass_rates
 from examharness.contamfile import ContaminationReport
-from examharness.errors import InputError
+from examharness.errors import InputError, RunAborted, RunInterrupted
 from examharness.exam import LoadedExam, find_exam_files
 from examharness.grader import GraderOptions, grade_free_response
 from examharness.grading import grade_run, needs_rubric
+from examharness.outcome import run_summary
 from examharness.plan import (
     RunOptions,
     load_exams,
@@ -35,7 +36,8 @@ from examharness.plan import (
 from examharness.prompts import Renderer
 from examharness.records import RunConfig, RunScores, now
 from examharness.results import RunFolder, load_run_exams
-from examharness.runner import Counters, ProgressFn, RetryPolicy, run
+from examharness.runlock import run_folder_lock
+from examharness.runner import Counters, ProgressFn, RetryPolicy, WorkItem, run
 from examharness.scorecard import score_graded
 
 __all__ = [
@@ -76,45 +78,36 @@ def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions, RunC
     return run_dir, exams, resume_options(opts, cfg), cfg
 
 
-def run_summary(folder: RunFolder, before: dict[str, Any], session: Counters) -> dict[str, Any]:
-    """Totals for the whole run: item statuses from the records, costs summed over sessions
-    (a resumed run adds its requests and tokens to those of the sessions before it)."""
-    records = folder.read_items()
-    now_ = session.as_summary()
-    summary: dict[str, Any] = {
-        "items": len(records),
-        "ok": sum(r.status == "ok" for r in records),
-        "empty": sum(r.status == "empty" for r in records),
-        "error": sum(r.status == "error" for r in records),
-        "letter_requests": sum(any(st.stage == "answer" for st in r.stages) for r in records),
-        "sessions": int(before.get("sessions", 1 if before else 0)) + 1,
-    }
-    for key in ("requests_sent", "cache_hits", "retries", "prompt_tokens", "completion_tokens", "elapsed_s"):
-        summary[key] = round(float(before.get(key, 0)) + float(now_[key]), 3)
-        if key != "elapsed_s":
-            summary[key] = int(summary[key])
-    return summary
-
-
-def _warn(message: str) -> None:
-    print(message, file=sys.stderr)
+def _warn_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def run_exams(
-    opts: RunOptions, on_progress: ProgressFn | None = None, warn: Callable[[str], None] = _warn
+    opts: RunOptions, on_progress: ProgressFn | None = None, warn: Warn = _warn_stderr
 ) -> tuple[Path, Counters]:
-    """Run (or resume) exams; returns the run folder and the run's counters. A resumed run's damaged
-    ``items.jsonl`` lines are set aside (each reported through ``warn``) and their items asked again."""
+    """Run (or resume) exams; returns the run folder and the session's counters.
+
+    The run folder is locked for the whole session (a second writer gets an InputError), and its
+    ``run.json`` summary is written at the start and again however the session ends. A session
+    that stops early raises :class:`RunAborted` or :class:`RunInterrupted` naming the folder.
+    ``warn`` gets one line per degraded feature: a resumed run's damaged ``items.jsonl`` lines
+    (set aside, their items asked again), an unusable cache.
+    """
     run_dir, exams, opts, before = _prepare(opts)
     folder = RunFolder(run_dir)
     if opts.model is None:
         # The embedded SmolLM2 reads text only: images become the report's IMAGE: tags.
         opts = opts.model_copy(update={"vision": False})
-    if before is not None:
-        folder.set_aside_damaged_items(warn)
-    work, refs = plan_work(exams, opts, before.exams if before else None)
-    prompts_dir = str(opts.prompts_dir.resolve()) if opts.prompts_dir else None
-    with open_backend(opts.model, opts.base_url, opts.key_env, opts.timeout) as (backend, kind):
+    with contextlib.ExitStack() as stack:
+        if before is not None:
+            stack.enter_context(run_folder_lock(run_dir))
+            before = folder.read_config()  # as the last writer left it
+            folder.set_aside_damaged_items(warn)
+        work, refs = plan_work(exams, opts, before.exams if before else None)
+        prompts_dir = str(opts.prompts_dir.resolve()) if opts.prompts_dir else None
+        backend, kind = stack.enter_context(
+            open_backend(opts.model, opts.base_url, opts.key_env, opts.timeout)
+        )
         cfg = RunConfig(
             run_id=run_dir.name, examharness_version=__version__, packages=_packages(),
             model=backend.model, base_url=backend.base_url if kind == "openai" else None,
@@ -124,31 +117,51 @@ def run_exams(
         ) if before is None else before.model_copy(update={
             "concurrency": opts.workers, "api_key_env": opts.key_env, "prompts_dir": prompts_dir,
         })  # fmt: skip
-        folder.create()
+        if before is None:
+            folder.create()
+            stack.enter_context(run_folder_lock(run_dir))
+            cfg = cfg.model_copy(update={"summary": run_summary(folder, {}, Counters())})
         folder.write_config(cfg)
-        cache = RequestCache(opts.cache_path or default_cache_path()) if opts.use_cache else None
-
-        async def go() -> Counters:
-            try:
-                return await run(
-                    work, run_dir=run_dir, backend=backend, cache=cache,
-                    renderer=Renderer(vision=opts.vision, user_dir=opts.prompts_dir),
-                    concurrency=opts.workers, seed=opts.seed,
-                    retry=RetryPolicy(max_attempts=opts.max_attempts),
-                    resume=opts.resume is not None, retry_errors=opts.retry_errors,
-                    on_progress=on_progress,
-                )  # fmt: skip
-            finally:
-                await backend.aclose()
-
+        counters, stopped = Counters(), None
         try:
-            counters = asyncio.run(go())
+            _session(opts, work, run_dir, backend, counters, on_progress, warn)
+        except RunAborted as err:
+            stopped = f"aborted: {err.reason}"
+            raise RunAborted(err.reason, run_dir) from None
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+            raise RunInterrupted(run_dir) from None
         finally:
-            if cache is not None:
-                cache.close()
-    summary = run_summary(folder, cfg.summary if before is not None else {}, counters)
-    folder.write_config(cfg.model_copy(update={"finished_at": now(), "summary": summary}))
+            summary = run_summary(folder, before.summary if before else {}, counters, stopped=stopped)
+            folder.write_config(cfg.model_copy(update={"finished_at": now(), "summary": summary}))
     return run_dir, counters
+
+
+def _session(
+    opts: RunOptions, work: list[WorkItem], run_dir: Path, backend: ChatBackend, counters: Counters,
+    on_progress: ProgressFn | None, warn: Warn,
+) -> None:  # fmt: skip
+    """Ask every unfinished item once, with the cache (if usable) open for the session."""
+    cache = open_cache(opts.cache_path or default_cache_path(), warn) if opts.use_cache else None
+
+    async def go() -> None:
+        try:
+            await run(
+                work, run_dir=run_dir, backend=backend, cache=cache,
+                renderer=Renderer(vision=opts.vision, user_dir=opts.prompts_dir),
+                concurrency=opts.workers, seed=opts.seed,
+                retry=RetryPolicy(max_attempts=opts.max_attempts, timeout=opts.timeout),
+                resume=opts.resume is not None, retry_errors=opts.retry_errors,
+                on_progress=on_progress, counters=counters,
+            )  # fmt: skip
+        finally:
+            await backend.aclose()
+
+    try:
+        asyncio.run(go())
+    finally:
+        if cache is not None:
+            cache.close()
 
 
 def score_run(
@@ -174,7 +187,7 @@ def score_run(
     exams = load_run_exams(cfg)
     graded = grade_run(cfg, records, exams, previous=folder.read_grades(), human=folder.read_human_grades())
     if grader is not None and needs_rubric(graded):
-        cache = RequestCache(cache_path or default_cache_path()) if use_cache else None
+        cache = open_cache(cache_path or default_cache_path(), _warn_stderr) if use_cache else None
         try:
             graded = grade_free_response(graded, records, exams, grader, cache, prompts_dir)
         finally:

@@ -4,15 +4,25 @@ The key is a hash of everything that determines a reply: model, base URL, stage,
 messages and the generation parameters (temperature, max tokens, seed, stop). Only successful
 replies are stored, so a cached run never replays a failure. WAL mode and ``synchronous=NORMAL``
 keep a write to a fraction of a millisecond; a crash loses at most the last few entries.
+
+The cache is an optimisation, never a reason to lose a reply or stall a run: :func:`open_cache`
+turns a file that cannot be opened (a directory, garbage, locked by another program) into one
+warning and no cache, and :class:`AsyncCache` does every SQLite call on one worker thread, so a
+busy file costs at most :data:`BUSY_TIMEOUT` per call on that thread, never on the event loop,
+and its first failure switches the cache off for the rest of the run (one warning).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +43,8 @@ CREATE TABLE IF NOT EXISTS payloads (
   created REAL NOT NULL DEFAULT (julianday('now'))
 )
 """
+BUSY_TIMEOUT = 2.0
+"""Seconds one SQLite call waits for a lock another connection holds before giving up."""
 
 
 def default_cache_path() -> Path:
@@ -54,22 +66,33 @@ def request_key(
 
 class RequestCache:
     def __init__(self, path: Path) -> None:
+        """Raises ``OSError`` or ``sqlite3.Error`` when the file cannot serve as a cache."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
-        # Several runs may share one cache file: switching to WAL needs an exclusive lock, so only
-        # the first opener does it; everything else waits on the busy timeout instead of failing.
-        for attempt in range(50):
+        self._db = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT
+        )
+        try:
+            self._switch_to_wal()
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error:
+            self._db.close()
+            raise
+
+    def _switch_to_wal(self) -> None:
+        """Several runs may share one cache file: switching to WAL needs an exclusive lock, so
+        only the first opener does it; the others retry briefly, for ``BUSY_TIMEOUT`` at most."""
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
             try:
                 if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     self._db.execute("PRAGMA journal_mode=WAL")
-                break
+                return
             except sqlite3.OperationalError:
-                if attempt == 49:
+                if time.monotonic() >= deadline:
                     raise
-                time.sleep(0.1)  # another opener is switching the file to WAL right now
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+                time.sleep(0.05)  # another opener is switching the file to WAL right now
 
     def get(self, key: str) -> ChatReply | None:
         row = self._db.execute(
@@ -98,3 +121,61 @@ class RequestCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+Warn = Callable[[str], None]
+
+
+def open_cache(path: Path, warn: Warn) -> AsyncCache | None:
+    """The cache at ``path`` for a run, or None after one warning line when it cannot be used."""
+    try:
+        return AsyncCache(RequestCache(path), warn)
+    except (OSError, sqlite3.Error) as err:
+        warn(f"warning: cache {path}: {err}; continuing without the cache")
+        return None
+
+
+class AsyncCache:
+    """The request cache as a run uses it: lookups awaited, writes queued, all on one thread.
+
+    ``put`` returns at once; the write happens on the worker thread in submission order. A
+    failing call (locked, corrupt, disk full) warns once and turns the cache off: later lookups
+    miss and later writes are dropped, and the run goes on asking the backend.
+    """
+
+    def __init__(self, cache: RequestCache, warn: Warn) -> None:
+        self._cache, self._warn = cache, warn
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="examharness-cache")
+        self._lock = threading.Lock()
+        self._off = False
+
+    @property
+    def path(self) -> Path:
+        return self._cache.path
+
+    async def get(self, key: str) -> ChatReply | None:
+        if self._off:
+            return None
+        return await asyncio.wrap_future(self._pool.submit(self._call, self._cache.get, key))
+
+    def put(self, key: str, reply: ChatReply) -> None:
+        if not self._off:
+            self._pool.submit(self._call, self._cache.put, key, reply)
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Runs on the worker thread; the first failure warns and switches the cache off."""
+        if self._off:
+            return None
+        try:
+            return fn(*args)
+        except sqlite3.Error as err:
+            with self._lock:
+                first, self._off = not self._off, True
+            if first:
+                self._warn(f"warning: cache {self._cache.path}: {err}; continuing without the cache")
+            return None
+
+    def close(self) -> None:
+        """Finish the queued writes (each bounded by ``BUSY_TIMEOUT``), then close the file."""
+        self._pool.shutdown(wait=True)
+        self._cache.close()

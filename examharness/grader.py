@@ -13,12 +13,12 @@ from pydantic import BaseModel
 
 from examharness.backends.base import Message, StageParams
 from examharness.backends.select import open_backend
-from examharness.cache import RequestCache
+from examharness.cache import AsyncCache
 from examharness.exam import EssayItem, FreeResponseItem, LoadedExam
 from examharness.grading import grade_with_model, item_index
 from examharness.prompts import Renderer, template_dirs
 from examharness.records import NEEDS_GRADE, GradedItem, ItemRecord
-from examharness.runner import Counters, RequestFailed, RetryPolicy, RunContext, ask_stage, pool
+from examharness.runner import Counters, RequestFailed, RetryPolicy, RunContext, ask_stage, pool, remember
 
 
 class GraderOptions(BaseModel):
@@ -43,7 +43,7 @@ def _grader_dir(user_dir: Path | None) -> Path:
 
 def grade_free_response(
     graded: list[GradedItem], records: list[ItemRecord], exams: dict[str, LoadedExam],
-    grader: GraderOptions, cache: RequestCache | None, prompts_dir: Path | None,
+    grader: GraderOptions, cache: AsyncCache | None, prompts_dir: Path | None,
 ) -> list[GradedItem]:  # fmt: skip
     """``graded`` with every answer still without a grade graded by the grader model."""
     by_key = {r.key: r for r in records}
@@ -56,7 +56,9 @@ def grade_free_response(
 
         async def ask(messages: list[Message], read: int) -> str:
             params = StageParams(temperature=0.0, max_tokens=grader.max_tokens, seed=read)
-            return (await ask_stage(ctx, "response", messages, params)).reply or ""
+            stage = await ask_stage(ctx, "response", messages, params)
+            remember(ctx, [stage])  # the reply is all the record a grader read has
+            return stage.reply or ""
 
         async def one(i: int) -> None:
             g = graded[i]

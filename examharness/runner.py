@@ -1,11 +1,19 @@
 """Run exam items against a chat backend: bounded concurrency, retries, cache, resume.
 
 Where retries happen: :func:`ask_stage` — 429 waits for ``Retry-After`` (capped), other retryable
-failures (5xx, timeouts, dropped connections) back off exponentially with full jitter, up to
-``RetryPolicy.max_attempts``. An item whose request still fails is recorded with status ``error``
-and the reason; it is never given an answer. Every finished item is appended to ``items.jsonl``
-at once, so a killed run loses only the requests in flight, and :func:`run` with ``resume=True``
-skips every item already recorded (``retry_errors`` also redoes the ``error`` ones).
+failures (5xx, timeouts, dropped connections) back off exponentially with full jitter, and an
+empty reply is asked again at once, all within ``RetryPolicy.max_attempts``. Each attempt is
+bounded end to end by ``RetryPolicy.timeout`` (connect to last byte), whatever the server does.
+An item whose request still fails is recorded with status ``error`` and the reason; it is never
+given an answer. Every finished item is appended to ``items.jsonl`` at once (and only then are
+its replies written to the cache), so a killed run loses only the requests in flight, and
+:func:`run` with ``resume=True`` skips every item already recorded (``retry_errors`` also redoes
+the ``error`` and ``empty`` ones).
+
+When to give up on the whole run: a permanent refusal (401, 403, 404: every item would get it)
+raises :class:`~examharness.errors.RunAborted` at once, and so does an item that used its whole
+budget on connection failures or timeouts before any request of the session got a reply (nothing
+is listening). In-flight items are then cancelled and left unrecorded, so a resume asks them.
 """
 
 from __future__ import annotations
@@ -19,9 +27,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from examharness.backends.base import BackendError, ChatBackend, ChatReply, Message, StageParams
-from examharness.cache import RequestCache, request_key
+from examharness.cache import AsyncCache, request_key
 from examharness.code.execute import Executor
 from examharness.code.sandbox import SandboxError
+from examharness.errors import RunAborted
 from examharness.exam import CodeItem, Item, LoadedExam, MCItem, MultiSelectItem, Section
 from examharness.extract import extract_choice, extract_numeric
 from examharness.prompts import ANSWER_STOP, Renderer, answer_followup
@@ -37,6 +46,8 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_retry_after: float = 120.0
+    timeout: float | None = None
+    """Seconds one attempt may take from connect to last byte; None leaves it to the backend."""
 
     def delay(self, attempt: int, err: BackendError, rng: random.Random) -> float:
         if err.retry_after is not None:
@@ -66,6 +77,8 @@ class Counters:
     empty: int = 0
     errors: int = 0
     requests: int = 0
+    replies: int = 0
+    """Requests that got a reply this session; while 0, failing to connect aborts the run."""
     cached: int = 0
     retries: int = 0
     prompt_tokens: int = 0
@@ -84,7 +97,7 @@ class Counters:
 @dataclass
 class RunContext:
     backend: ChatBackend
-    cache: RequestCache | None
+    cache: AsyncCache | None
     renderer: Renderer
     seed: int
     retry: RetryPolicy
@@ -92,15 +105,22 @@ class RunContext:
     rng: random.Random
 
 
+UNREACHABLE = frozenset({"connection", "timeout"})
+"""Failure kinds that mean no server answered at all."""
+
+
 async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params: StageParams) -> StageRecord:
-    """One stage: from the cache, or from the backend with retries. Raises on final failure."""
-    key = None
+    """One stage: from the cache, or from the backend with retries. Raises on final failure.
+
+    :class:`RequestFailed` costs this item; :class:`RunAborted` means no item can succeed.
+    The reply is not cached here: :func:`remember` does that once the item is on disk.
+    """
     if ctx.cache is not None:
         key = request_key(
             model=ctx.backend.model, base_url=ctx.backend.base_url, stage=stage,
             messages=messages, params=params,
         )  # fmt: skip
-        hit = ctx.cache.get(key)
+        hit = await ctx.cache.get(key)
         if hit is not None:
             ctx.counters.cached += 1
             return _stage_record(stage, messages, params, hit, 0.0, cached=True, attempts=0)
@@ -108,22 +128,27 @@ async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params
     async def send() -> ChatReply:
         return await ctx.backend.complete(messages, params)
 
-    reply, attempt, latency = await with_retries(send, ctx.retry, ctx.counters, ctx.rng)
+    def empty(reply: ChatReply) -> bool:
+        return not reply.text.strip()
+
+    reply, attempt, latency = await with_retries(send, ctx.retry, ctx.counters, ctx.rng, empty=empty)
     ctx.counters.prompt_tokens += reply.usage.prompt_tokens
     ctx.counters.completion_tokens += reply.usage.completion_tokens
-    if ctx.cache is not None and key is not None and reply.text.strip():
-        ctx.cache.put(key, reply)  # an empty reply is recorded, not cached: a rerun asks again
     return _stage_record(stage, messages, params, reply, latency, cached=False, attempts=attempt)
 
 
 async def with_retries(
-    send: Callable[[], Awaitable[T]], retry: RetryPolicy, counters: Counters, rng: random.Random
-) -> tuple[T, int, float]:
+    send: Callable[[], Awaitable[T]], retry: RetryPolicy, counters: Counters, rng: random.Random,
+    *, empty: Callable[[T], bool] | None = None,
+) -> tuple[T, int, float]:  # fmt: skip
     """The one retry loop: ``send()`` until it succeeds or fails for good.
 
-    Returns (result, attempts, latency of the successful attempt); raises :class:`RequestFailed`
-    when the error is not retryable or the attempts run out. Every request path that talks to
-    a model (chat stages, prompt log-probabilities) goes through here.
+    Returns (result, attempts, latency of the successful attempt). Each attempt is bounded end to
+    end by ``retry.timeout``. A permanent refusal (wrong key, no such model), or no server answering
+    before any request ever has, raises :class:`RunAborted`; other failures are retried and raise
+    :class:`RequestFailed` when the attempts run out. A result that ``empty`` calls empty is asked
+    again within the same budget (the last one is returned). Every request path that talks to a
+    model (chat stages, prompt log-probabilities) goes through here.
     """
     attempt = 0
     while True:
@@ -131,16 +156,51 @@ async def with_retries(
         counters.requests += 1
         started = time.monotonic()
         try:
-            result = await send()
+            result = await _attempt(send, retry)
         except BackendError as err:
+            if err.permanent:
+                raise RunAborted(f"{err} (every request would fail the same way)") from err
             if not err.retryable or attempt >= retry.max_attempts:
-                raise RequestFailed(f"{err} (after {attempt} attempt{'s' if attempt > 1 else ''})") from err
+                tries = f"after {attempt} attempt{'s' if attempt > 1 else ''}"
+                if err.kind in UNREACHABLE and counters.replies == 0:
+                    raise RunAborted(f"{err} ({tries}; no request has been answered)") from err
+                raise RequestFailed(f"{err} ({tries})") from err
             counters.retries += 1
             await asyncio.sleep(retry.delay(attempt, err, rng))
             continue
-        except Exception as err:  # a backend bug must cost one item, not the run
-            raise RequestFailed(f"unexpected {type(err).__name__}: {err}") from err
+        counters.replies += 1
+        if empty is not None and empty(result) and attempt < retry.max_attempts:
+            counters.retries += 1
+            continue
         return result, attempt, time.monotonic() - started
+
+
+async def _attempt(send: Callable[[], Awaitable[T]], retry: RetryPolicy) -> T:
+    """One request under the attempt deadline; every failure comes out as a BackendError."""
+    try:
+        async with asyncio.timeout(retry.timeout):
+            return await send()
+    except BackendError:
+        raise
+    except TimeoutError as err:
+        raise BackendError("timeout", f"no complete reply within {retry.timeout:g}s", retryable=True) from err
+    except Exception as err:  # a backend bug must cost one item, not the run
+        raise RequestFailed(f"unexpected {type(err).__name__}: {err}") from err
+
+
+def remember(ctx: RunContext, stages: list[StageRecord]) -> None:
+    """Queue the fresh, non-empty replies of ``stages`` for the cache (an empty reply is recorded,
+    not cached: a rerun asks again). Call it after the item's record is written."""
+    if ctx.cache is None:
+        return
+    for s in stages:
+        if s.cached or not (s.reply or "").strip():
+            continue
+        key = request_key(
+            model=ctx.backend.model, base_url=ctx.backend.base_url, stage=s.stage,
+            messages=s.messages, params=s.params,
+        )  # fmt: skip
+        ctx.cache.put(key, ChatReply(text=s.reply or "", finish_reason=s.finish_reason, usage=s.usage))
 
 
 class RequestFailed(Exception):
@@ -251,7 +311,12 @@ async def pool(items: Sequence[T], work: Callable[[T], Awaitable[None]], limit: 
                 return
             await work(x)
 
-    await asyncio.gather(*(worker() for _ in range(max(1, min(limit, len(items))))))
+    try:
+        async with asyncio.TaskGroup() as group:  # one worker's exception (RunAborted) cancels the rest
+            for _ in range(max(1, min(limit, len(items)))):
+                group.create_task(worker())
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
 
 
 async def run(
@@ -259,7 +324,7 @@ async def run(
     *,
     run_dir: Path,
     backend: ChatBackend,
-    cache: RequestCache | None,
+    cache: AsyncCache | None,
     renderer: Renderer,
     concurrency: int,
     seed: int,
@@ -267,16 +332,20 @@ async def run(
     resume: bool = False,
     retry_errors: bool = False,
     on_progress: ProgressFn | None = None,
+    counters: Counters | None = None,
 ) -> Counters:
-    """Run every work item not already finished in ``run_dir``; append one record per item."""
+    """Run every work item not already finished in ``run_dir``; append one record per item.
+
+    ``counters`` (optional) is filled in place, so a caller still has the session's totals
+    when the run is aborted or interrupted. Raises :class:`RunAborted` (see the module doc).
+    """
     done = {}
     if resume:
         done = {r.key: r.status for r in RunFolder(run_dir).read_items()}
-    todo = [
-        w for w in work
-        if (key := (w.loaded.exam.id, w.item_id)) not in done or (retry_errors and done[key] == "error")
-    ]  # fmt: skip
-    counters = Counters(total=len(todo))
+    redo = {"error", "empty"} if retry_errors else set()
+    todo = [w for w in work if (status := done.get((w.loaded.exam.id, w.item_id))) is None or status in redo]
+    counters = counters if counters is not None else Counters()
+    counters.total = len(todo)
     ctx = RunContext(backend, cache, renderer, seed, retry, counters, random.Random(seed))
     out = RunFolder(run_dir).append_items()
     executor = Executor() if any(isinstance(w.section.items[w.index], CodeItem) for w in todo) else None
@@ -284,6 +353,7 @@ async def run(
 
     def finish(record: ItemRecord) -> None:
         out.append(record)
+        remember(ctx, record.stages)
         counters.done += 1
         counters.ok += record.status == "ok"
         counters.empty += record.status == "empty"

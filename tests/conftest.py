@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +107,19 @@ class Recorder:
         if marker in self.vague:
             return "Explanation: hard to tell without more context."
         return f"Explanation: worked it out.\nThe answer is therefore [{letter}]"
+
+
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """The environment for ``examharness`` subprocesses: no OPENAI_* variables, cache in tmp_path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg-cache")
+    return env
+
+
+def examharness(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The real command line in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "examharness.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
 
 @pytest.fixture

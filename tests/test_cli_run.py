@@ -3,7 +3,6 @@ command line's handling of bad input (one message line, exit 1, never a tracebac
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import Recorder, write_mc_exam
+from conftest import Recorder, cli_env, examharness, write_mc_exam
 
 from examharness.records import ITEMS_FILE, ItemRecord
 from examharness.results import read_jsonl
@@ -20,17 +19,6 @@ from examharness.testing import ScriptedServer, prompt_hash
 
 CONCURRENCY = 4
 N_ITEMS = 200
-
-
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg-cache")
-    return env
-
-
-def examharness(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "examharness.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
 
 def count_lines(path: Path) -> int:

@@ -134,10 +134,11 @@ def test_faults_retries_errors_and_resume(tmp_path: Path) -> None:
             if rec.status == "ok":
                 assert successes[prompt_hash({"messages": rec.stages[-1].messages})] == 1
 
-        # An empty reply is "empty", not an answer and not a retry.
+        # An empty reply is asked again within the attempt budget: the retry answers the item.
         emptied = {marker_of({"messages": [{"content": r.last_user}]})
                    for r in log if r.fault == "empty"}  # fmt: skip
-        assert emptied and all(records[m].status == "empty" for m in emptied)
+        assert emptied and all(records[m].status == "ok" for m in emptied)
+        assert all(records[m].stages[0].attempts == 2 for m in emptied)
 
         # The item that always fails is an error with its reason, counted in the summary.
         stuck_rec = records["QID-005"]
@@ -145,13 +146,15 @@ def test_faults_retries_errors_and_resume(tmp_path: Path) -> None:
         assert stuck_rec.error is not None and "http_500" in stuck_rec.error
         assert "after 3 attempts" in stuck_rec.error
         assert [r.status for r in log if r.last_user and "QID-005" in r.last_user] == [500] * 3
-        assert counters.errors == 1 and counters.empty == len(emptied)
+        assert counters.errors == 1 and counters.empty == 0
         summary = RunFolder(run_dir).read_config().summary
-        assert (summary["error"], summary["empty"], summary["items"]) == (1, len(emptied), 60)
+        assert (summary["error"], summary["empty"], summary["items"]) == (1, 0, 60)
+        [(reason, n)] = summary["error_reasons"].items()
+        assert reason.startswith("http_500: HTTP 500") and "Scripted server error." in reason and n == 1
 
         scores = score_run(run_dir, n_boot=0).exams[0]
         ok = [m for m, rec in records.items() if rec.status == "ok"]
-        assert scores.items.error == 1 and scores.items.empty == len(emptied)
+        assert scores.items.error == 1 and scores.items.empty == 0
         assert scores.items.correct == sum(exam.replies[m] == exam.answers[m] for m in ok)
         assert any("retry-errors" in p for p in scores.provisional)
 
@@ -356,3 +359,29 @@ def test_an_unexpected_backend_exception_is_an_error_item_not_a_crash(tmp_path: 
     ctx = RunContext(Broken(), None, Renderer(vision=False), 0, RetryPolicy(), Counters(), random.Random(0))
     record = asyncio.run(run_item(ctx, WorkItem(loaded, section, 0, sampling)))
     assert record.status == "error" and record.error == "unexpected ValueError: malformed reply"
+
+
+def test_empty_replies_are_asked_again_and_retry_errors_covers_empty(tmp_path: Path) -> None:
+    exam = write_mc_exam(tmp_path / "exams" / "empty.yaml", 6)
+    mute = {"on": True}
+
+    def policy(index: int, request: dict[str, Any], attempt: int) -> Fault | None:
+        if mute["on"] and marker_of(request) == "QID-001":
+            return Fault.empty()
+        return Fault.empty() if attempt == 1 else None
+
+    with ScriptedServer(responder=Recorder(exam), faults=policy) as srv:
+        run_dir, counters = go(exam, srv, tmp_path, max_attempts=3)
+        records = records_by_marker(run_dir)
+        assert records["QID-001"].status == "empty" and records["QID-001"].stages[0].attempts == 3
+        others = [r for m, r in records.items() if m != "QID-001"]
+        assert {(r.status, r.stages[0].attempts) for r in others} == {("ok", 2)}
+        assert (counters.requests, counters.retries, counters.empty) == (5 * 2 + 3, 5 + 2, 1)
+        mute["on"] = False
+        before = len(srv.requests)
+        _, again = run_exams(
+            RunOptions(resume=run_dir, retry_errors=True, cache_path=tmp_path / "cache" / "requests.sqlite")
+        )
+        assert len(srv.requests) == before + 1  # only the empty item is asked again
+    assert (again.total, again.ok) == (1, 1)
+    assert records_by_marker(run_dir)["QID-001"].status == "ok"

@@ -41,13 +41,18 @@ class ChatReply:
 
 
 class BackendError(Exception):
-    """A request that did not produce a reply. ``retryable`` failures may succeed later."""
+    """A request that did not produce a reply. ``retryable`` failures may succeed later;
+    ``permanent`` ones (a wrong key, no such model) will fail for every item, so the run stops."""
 
-    def __init__(self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None):
+    def __init__(
+        self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None,
+        permanent: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__(f"{kind}: {message}")
         self.kind = kind
         self.retryable = retryable
         self.retry_after = retry_after
+        self.permanent = permanent
 
 
 class ChatBackend(Protocol):

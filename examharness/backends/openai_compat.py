@@ -18,6 +18,8 @@ from examharness.backends.base import BackendError, ChatReply, StageParams, Usag
 from examharness.redact import Redactor
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+PERMANENT_STATUS = {401, 403, 404}
+"""A wrong key, a forbidden model, a model or endpoint that does not exist: every item would fail."""
 
 
 def _retry_after(headers: Mapping[str, str] | None) -> float | None:
@@ -46,8 +48,9 @@ def classify(err: Exception) -> BackendError:
         message = f"HTTP {status}: {str(err.message)[:300]}"
         retry_after = _retry_after(err.response.headers)
         return BackendError(
-            f"http_{status}", message, retryable=status in RETRYABLE_STATUS, retry_after=retry_after
-        )
+            f"http_{status}", message, retryable=status in RETRYABLE_STATUS, retry_after=retry_after,
+            permanent=status in PERMANENT_STATUS,
+        )  # fmt: skip
     return BackendError("client", f"{type(err).__name__}: {err}", retryable=False)
 
 

@@ -1,9 +1,20 @@
 """Command line: parse, make one call into the library, print, map errors to exit codes.
 
 ``argparse`` and its ``Namespace`` stay in this package: each command in :mod:`.commands` and
-:mod:`.views` turns the parsed flags into one typed library call. Exit codes: 0 success, 1 bad
-input or a failed check (one ``FILE:LINE: field: message`` line per problem, never a traceback),
-130 interrupted. Heavy imports happen inside each command so that ``examharness --help`` starts fast.
+:mod:`.views` turns the parsed flags into one typed library call. Heavy imports happen inside
+each command so that ``examharness --help`` starts fast.
+
+Exit codes (constants in :mod:`examharness.errors`):
+
+- 0: success; for ``run``, every item got an answer (``empty`` and ``refused`` are answers).
+- 1: bad input or a failed check (one ``FILE:LINE: field: message`` line per problem, never a
+  traceback); also a run folder that another process is writing.
+- 2: ``run`` finished but some items ended as ``error``; the top reasons are printed with counts
+  and ``run --resume RUN_DIR --retry-errors`` asks them again.
+- 3: the run was aborted: the backend refused for good (401, 403, 404) or no request was ever
+  answered (nothing listening, a silent server); one line names the reason, the run folder and
+  the resume command.
+- 130: interrupted (Ctrl-C); the run folder's summary is written and the resume command printed.
 """
 
 from __future__ import annotations
@@ -13,7 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from examharness.cli.parser import build_parser
-from examharness.errors import InputError
+from examharness.errors import EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError, RunAborted
 
 __all__ = ["build_parser", "main"]
 
@@ -37,9 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _handlers()[args.command](args)
     except InputError as err:
         print(str(err), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_BAD_INPUT
+    except RunAborted as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_ABORTED
+    except KeyboardInterrupt as err:
+        print(str(err) or "interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0

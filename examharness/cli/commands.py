@@ -175,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
     opts = run_options(args)
     with progress_display() as on_progress:
         run_dir, counters = run_exams(opts, on_progress)
+    from examharness.outcome import describe_errors, exit_code
     from examharness.results import RunFolder
 
     total = RunFolder(run_dir).read_config().summary
@@ -186,13 +187,17 @@ def run(args: argparse.Namespace) -> int:
         f"{session['cache_hits']} from cache, {session['elapsed_s']:.1f}s",
         file=sys.stderr,
     )
+    reasons = describe_errors(total)
+    if reasons:
+        print("top error reasons:\n" + "\n".join(reasons), file=sys.stderr)
+        print(f"ask them again: examharness run --resume {run_dir} --retry-errors", file=sys.stderr)
     if not args.no_score:
         grader = grader_options(args)
         scores = score_run(run_dir, grader=grader, n_boot=args.bootstrap, cache_path=args.cache,
                            use_cache=not args.no_cache, prompts_dir=args.prompts)  # fmt: skip
         print_summary(scores)
     print(run_dir)
-    return 0
+    return exit_code(total)
 
 
 def score(args: argparse.Namespace) -> int:

@@ -31,9 +31,13 @@ def _glossary(value: str | None) -> tuple[str, ...]:
     return tuple(t.strip() for t in value.split(",") if t.strip())
 
 
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def translate(args: argparse.Namespace) -> int:
     from examharness.api import open_backend
-    from examharness.cache import RequestCache, default_cache_path
+    from examharness.cache import default_cache_path, open_cache
     from examharness.exam import load_exam
     from examharness.languages import check_language
     from examharness.progress import progress_display
@@ -46,17 +50,20 @@ def translate(args: argparse.Namespace) -> int:
     if args.concurrency < 1 or args.max_attempts < 1:
         raise InputError.one("command line", None, "--concurrency", "--concurrency, --max-attempts: ≥ 1")
     loaded = load_exam(args.exam)
-    cache = None if args.no_cache else RequestCache(args.cache or default_cache_path())
     opts = TranslateOptions(
         out_dir=args.out or loaded.path.parent, glossary=_glossary(args.keep), prompts=args.prompts,
         concurrency=args.concurrency, seed=args.seed, max_tokens=args.max_tokens,
-        retry=RetryPolicy(max_attempts=args.max_attempts), force=args.force,
+        retry=RetryPolicy(max_attempts=args.max_attempts, timeout=args.timeout), force=args.force,
     )  # fmt: skip
-    cache = None if args.no_cache else RequestCache(args.cache or default_cache_path())
     backend_cm = open_backend(args.model, args.base_url, args.api_key_env, args.timeout)
     with backend_cm as (backend, _), progress_display() as on_progress:
-        results = translate_exam(loaded, languages, backend=backend, cache=cache, opts=opts,
-                                 on_progress=on_progress)  # fmt: skip
+        cache = None if args.no_cache else open_cache(args.cache or default_cache_path(), _warn)
+        try:
+            results = translate_exam(loaded, languages, backend=backend, cache=cache, opts=opts,
+                                     on_progress=on_progress)  # fmt: skip
+        finally:
+            if cache is not None:
+                cache.close()
     incomplete = False
     for result in results:
         language = result.language

@@ -33,7 +33,7 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--cache", type=Path, help="cache file (default ~/.cache/examharness/requests.sqlite)")
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish a killed or partial run")
-    p.add_argument("--retry-errors", action="store_true", help="with --resume: re-run the error items")
+    p.add_argument("--retry-errors", action="store_true", help="with --resume: re-run error and empty items")
     p.add_argument(
         "--mc-mode",
         choices=["letter_if_needed", "two_stage", "single"],
@@ -42,7 +42,7 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--temperature", type=float, help="override every section's temperature")
     p.add_argument("--max-tokens", type=int, help="override every section's max tokens")
     p.add_argument("--samples", type=int, help="code sections: programs sampled per item (default 1)")
-    p.add_argument("--timeout", type=float, help="seconds per request (default 120; local 600)")
+    p.add_argument("--timeout", type=float, help="seconds per attempt, end to end (default 120; local 600)")
     p.add_argument("--max-attempts", type=int, default=6, help="attempts per request (default 6)")
     p.add_argument("--prompts", type=Path, help="folder of templates overriding prompts/")
     p.add_argument("--no-score", action="store_true", help="do not score after the run")

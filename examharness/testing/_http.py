@@ -16,9 +16,13 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 _MAX_HEAD = 64 * 1024
+_SILENT_FOR = 3600.0
+"""A silent reply closes its connection after an hour at the latest, so nothing waits forever."""
 _REASONS = {
     200: "OK",
     400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -114,6 +118,22 @@ class Request(NamedTuple):
     path: str
     body: bytes
     keep_alive: bool
+    authorization: str = ""
+    """The ``Authorization`` header as sent (case kept), so a fault can echo the key back."""
+
+
+class Reply(NamedTuple):
+    """What to send for one request and how.
+
+    ``data`` None drops the connection, unless ``silent``: then nothing is ever sent and the
+    connection stays open until the client gives up. ``drip`` > 0 sends the reply one byte per
+    ``drip`` seconds (a server that is alive but never finishes), then closes the connection.
+    """
+
+    data: bytes | None
+    delay: float = 0.0
+    drip: float = 0.0
+    silent: bool = False
 
 
 def parse_request(buffer: bytearray) -> tuple[Request, int] | None:
@@ -129,10 +149,12 @@ def parse_request(buffer: bytearray) -> tuple[Request, int] | None:
         return None
     request_line, *header_lines = buffer[:end].decode("latin-1").split("\r\n")
     method, target, version = request_line.split(" ", 2)
-    headers = {}
+    headers, authorization = {}, ""
     for line in header_lines:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip().lower()
+        if name.strip().lower() == "authorization":
+            authorization = value.strip()
     if "chunked" in headers.get("transfer-encoding", ""):
         raise ValueError("chunked request bodies are not supported; send Content-Length")
     total = end + 4 + int(headers.get("content-length", "0"))
@@ -141,11 +163,11 @@ def parse_request(buffer: bytearray) -> tuple[Request, int] | None:
     connection = headers.get("connection", "")
     keep_alive = connection != "close" and (version == "HTTP/1.1" or connection == "keep-alive")
     body = bytes(buffer[end + 4 : total])
-    return Request(method, target.split("?", 1)[0], body, keep_alive), total
+    return Request(method, target.split("?", 1)[0], body, keep_alive, authorization), total
 
 
-Answer = Callable[[Request, int], tuple[bytes | None, float]]
-"""``(request, connection_number) -> (reply, seconds after arrival)``; a None reply drops."""
+Answer = Callable[[Request, int], Reply]
+"""``(request, connection_number) -> what to send and when``, see :class:`Reply`."""
 
 
 class Connection(asyncio.Protocol):
@@ -199,13 +221,30 @@ class Connection(asyncio.Protocol):
             return
         request, size = parsed
         del self._buffer[:size]
-        reply, delay = self._answer(request, self._number)
-        if reply is None:
+        reply = self._answer(request, self._number)
+        if reply.silent:
+            self._buffer.clear()
+            self._pending = self._loop.call_later(_SILENT_FOR, self.close)
+        elif reply.data is None:
             self.close()
-        elif arrived + delay <= self._loop.time():
-            self._send(reply, request.keep_alive)
+        elif reply.drip > 0:
+            self._pending = self._loop.call_at(arrived + reply.delay, self._drip, reply.data, reply.drip)
+        elif arrived + reply.delay <= self._loop.time():
+            self._send(reply.data, request.keep_alive)
         else:
-            self._pending = self._loop.call_at(arrived + delay, self._send, reply, request.keep_alive)
+            at = arrived + reply.delay
+            self._pending = self._loop.call_at(at, self._send, reply.data, request.keep_alive)
+
+    def _drip(self, rest: bytes, interval: float) -> None:
+        """One byte now and the rest later; the connection closes after the last byte."""
+        self._pending = None
+        if self._transport is None or self._transport.is_closing():
+            return
+        self._transport.write(rest[:1])
+        if len(rest) > 1:
+            self._pending = self._loop.call_later(interval, self._drip, rest[1:], interval)
+        else:
+            self.close()
 
     def _send(self, reply: bytes, keep_alive: bool) -> None:
         """Headers and body leave in this one write; TCP_NODELAY sends it at once."""

@@ -42,14 +42,18 @@ class Fault(BaseModel):
     ``rate_limit``: 429 with ``Retry-After`` (and ``retry-after-ms``) and an OpenAI error body;
     ``server_error``: 5xx; ``drop``: close the connection unanswered (a connection error);
     ``slow``: a normal reply ``seconds`` late (meant to outlast the client timeout);
-    ``empty``: a well-formed 200 whose content is ``""``.
+    ``empty``: a well-formed 200 whose content is ``""``;
+    ``reject``: a permanent 401/403/404 with an OpenAI error body; the 401 body echoes the
+    caller's key back, as some servers do, so tests can check it is never stored;
+    ``drip``: a normal reply sent one byte every ``seconds`` (defeats per-read timeouts);
+    ``silent``: the request is read and never answered.
     """
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["rate_limit", "server_error", "drop", "slow", "empty"]
+    kind: Literal["rate_limit", "server_error", "drop", "slow", "empty", "reject", "drip", "silent"]
     retry_after: float = 1.0
-    status: Literal[500, 502, 503, 504] = 500
+    status: Literal[401, 403, 404, 500, 502, 503, 504] = 500
     seconds: float = 0.0
 
     @classmethod
@@ -71,6 +75,18 @@ class Fault(BaseModel):
     @classmethod
     def empty(cls) -> Fault:
         return cls(kind="empty")
+
+    @classmethod
+    def reject(cls, status: Literal[401, 403, 404] = 401) -> Fault:
+        return cls(kind="reject", status=status)
+
+    @classmethod
+    def drip(cls, seconds_per_byte: float = 1.0) -> Fault:
+        return cls(kind="drip", seconds=seconds_per_byte)
+
+    @classmethod
+    def silent(cls) -> Fault:
+        return cls(kind="silent")
 
 
 class RequestRecord(BaseModel):
@@ -192,3 +208,12 @@ def per_token_loss_scorer(nats_by_model: Mapping[str, float], *, spread: float =
         return [(t, -loss * w / mean) for t, w in zip(tokens, weights, strict=True)]
 
     return score
+
+
+def every_request(fault: Fault) -> FaultPolicy:
+    """Apply ``fault`` to every chat request: a wrong key, a dead model, a hung server."""
+
+    def policy(index: int, request: dict[str, Any], attempt: int) -> Fault | None:
+        return fault
+
+    return policy

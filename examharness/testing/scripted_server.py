@@ -3,9 +3,10 @@
 End-to-end tests, the benchmark and users dry-running a pipeline need a "model" that answers
 instantly or after a fixed latency, says exactly what the script says, and fails on cue (429 with
 ``Retry-After``, 5xx, a dropped connection, a reply slower than the client timeout, an empty
-reply). It must never be the bottleneck, so the HTTP layer (:mod:`examharness.testing._http`) is
-plain asyncio sending every reply in one write with ``TCP_NODELAY``; what to say and when to fail
-comes from the responders and fault policies in :mod:`examharness.testing.script`.
+reply, a permanent 401/403/404, a reply dripped one byte at a time, silence). It must never be
+the bottleneck, so the HTTP layer (:mod:`examharness.testing._http`) is plain asyncio sending
+every reply in one write with ``TCP_NODELAY``; what to say and when to fail comes from the
+responders and fault policies in :mod:`examharness.testing.script`.
 
 All request handling runs on the server's own event loop, one request at a time, so responders
 and fault policies are never called concurrently; the lock only guards readers of the log.
@@ -31,6 +32,7 @@ from pydantic import ValidationError
 from examharness.errors import InputError
 from examharness.testing._http import (
     Connection,
+    Reply,
     Request,
     completion_body,
     error_response,
@@ -46,6 +48,7 @@ from examharness.testing.script import (
     ScriptedReply,
     answer_key_responder,
     echo_responder,
+    every_request,
     faults_on_first_attempts,
     last_user_message,
     prompt_hash,
@@ -216,19 +219,19 @@ class ScriptedServer:
             )
             self._log.append(record)
 
-    def _answer(self, http: Request, connection: int) -> tuple[bytes | None, float]:
-        """The reply (None: drop the connection) and how long after arrival to send it."""
+    def _answer(self, http: Request, connection: int) -> Reply:
+        """What to send for one request (see :class:`~examharness.testing._http.Reply`)."""
         keep = http.keep_alive
         if http.method == "GET" and http.path in _MODELS_PATHS:
             self._record(connection, http.path, None, 200, None)
             model = {"id": self._model, "object": "model", "created": 0, "owned_by": "examharness"}
-            return json_response(200, {"object": "list", "data": [model]}, keep_alive=keep), 0.0
+            return Reply(json_response(200, {"object": "list", "data": [model]}, keep_alive=keep))
         chat = http.path in _CHAT_PATHS
         completions = http.path in _COMPLETIONS_PATHS and self._scorer is not None
         if http.method != "POST" or not (chat or completions):
             self._record(connection, http.path, None, 404, None)
             message = f"no route {http.method} {http.path}"
-            return error_response(404, message, "not_found", keep_alive=keep), 0.0
+            return Reply(error_response(404, message, "not_found", keep_alive=keep))
         try:
             request = json.loads(http.body)
             if not isinstance(request, dict):
@@ -240,43 +243,32 @@ class ScriptedServer:
                 raise ValueError("scripted completions answer only a string 'prompt' with echo and logprobs")
         except ValueError as exc:
             self._record(connection, http.path, None, 400, None)
-            return error_response(400, str(exc), "invalid_request_error", keep_alive=keep), 0.0
+            return Reply(error_response(400, str(exc), "invalid_request_error", keep_alive=keep))
         return self._chat(http, request, connection, self._chat_body if chat else self._logprob_body)
 
-    def _chat(
-        self, http: Request, request: dict[str, Any], connection: int, make_body: BodyMaker
-    ) -> tuple[bytes | None, float]:
+    def _chat(self, http: Request, request: dict[str, Any], connection: int, make_body: BodyMaker) -> Reply:
         """Apply the fault policy, then answer with ``make_body(index, request, empty)``."""
         path, keep, key = http.path, http.keep_alive, prompt_hash(request)
         with self._lock:
             index, attempt = len(self._log), self._attempts[key] + 1
         fault = self._faults(index, request, attempt) if self._faults is not None else None
         kind = fault.kind if fault is not None else None
-        if fault is not None and fault.kind == "drop":
+        if fault is not None and fault.kind in ("drop", "silent"):
             self._record(connection, path, request, None, kind, key)
-            return None, 0.0
-        if fault is not None and fault.kind == "rate_limit":
-            self._record(connection, path, request, 429, kind, key)
-            wait = {
-                "Retry-After": f"{fault.retry_after:g}",
-                "retry-after-ms": f"{fault.retry_after * 1000:.0f}",
-            }
-            return error_response(
-                429, "Rate limit reached (scripted).", "rate_limit_exceeded", keep_alive=keep, headers=wait
-            ), 0.0
-        if fault is not None and fault.kind == "server_error":
-            self._record(connection, path, request, fault.status, kind, key)
-            return error_response(
-                fault.status, "Scripted server error.", "server_error", keep_alive=keep
-            ), 0.0
+            return Reply(None, silent=fault.kind == "silent")
+        if fault is not None and fault.kind in ("rate_limit", "server_error", "reject"):
+            self._record(connection, path, request, 429 if kind == "rate_limit" else fault.status, kind, key)
+            return Reply(_fault_response(fault, http))
         try:
             body = make_body(index, request, kind == "empty")
         except Exception as exc:
             self._record(connection, path, request, 500, "responder_error", key)
-            return error_response(500, f"responder failed: {exc}", "server_error", keep_alive=keep), 0.0
+            return Reply(error_response(500, f"responder failed: {exc}", "server_error", keep_alive=keep))
         self._record(connection, path, request, 200, kind, key)
-        delay = self._latency + (fault.seconds if fault is not None else 0.0)
-        return json_response(200, body, keep_alive=keep), delay
+        reply = json_response(200, body, keep_alive=keep)
+        if fault is not None and fault.kind == "drip":
+            return Reply(reply, self._latency, drip=fault.seconds)
+        return Reply(reply, self._latency + (fault.seconds if fault is not None else 0.0))
 
     def _chat_body(self, index: int, request: dict[str, Any], empty: bool) -> dict[str, Any]:
         said = ScriptedReply(text="") if empty else self._responder(request)
@@ -286,6 +278,26 @@ class ScriptedServer:
     def _logprob_body(self, index: int, request: dict[str, Any], empty: bool) -> dict[str, Any]:
         assert self._scorer is not None
         return logprob_completion_body(index, request, [] if empty else self._scorer(request))
+
+
+def _fault_response(fault: Fault, http: Request) -> bytes:
+    """The error reply of a rate-limit, server-error or reject fault; errors go out at once."""
+    keep = http.keep_alive
+    if fault.kind == "rate_limit":
+        wait = {"Retry-After": f"{fault.retry_after:g}", "retry-after-ms": f"{fault.retry_after * 1000:.0f}"}
+        return error_response(
+            429, "Rate limit reached (scripted).", "rate_limit_exceeded", keep_alive=keep, headers=wait
+        )
+    if fault.kind == "server_error":
+        return error_response(fault.status, "Scripted server error.", "server_error", keep_alive=keep)
+    if fault.status == 401:
+        key = http.authorization.removeprefix("Bearer ").strip()
+        message = f"Incorrect API key provided: {key}. You can find your API key in your account."
+        return error_response(401, message, "invalid_api_key", keep_alive=keep)
+    if fault.status == 403:
+        message = "You are not allowed to use this model."
+        return error_response(403, message, "permission_denied", keep_alive=keep)
+    return error_response(404, "The model does not exist (scripted).", "model_not_found", keep_alive=keep)
 
 
 def _load_answer_key(path: Path) -> dict[str, str | ScriptedReply]:
@@ -340,6 +352,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="rate_limit,server_error",
         help="comma list of rate_limit, server_error, drop, empty",
     )
+    parser.add_argument(
+        "--always",
+        choices=["unauthorized", "forbidden", "model_not_found", "drip", "silent", "empty"],
+        help="misbehave on every request: 401 echoing the key, 403, 404, one byte per second, no answer",
+    )
     parser.add_argument("--retry-after", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -363,8 +380,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyError, ValidationError) as exc:
         print(f"--fault-kinds: unknown kind {exc}", file=sys.stderr)
         return 1
+    always = {
+        "unauthorized": Fault.reject(401), "forbidden": Fault.reject(403),
+        "model_not_found": Fault.reject(404), "drip": Fault.drip(1.0), "silent": Fault.silent(),
+        "empty": Fault.empty(),
+    }  # fmt: skip
     faults = (
-        faults_on_first_attempts(args.fault_fraction, args.seed, chosen)
+        every_request(always[args.always])
+        if args.always
+        else faults_on_first_attempts(args.fault_fraction, args.seed, chosen)
         if args.fault_fraction > 0 and chosen
         else None
     )

@@ -30,13 +30,13 @@ from typing import Literal
 from pydantic import BaseModel, ValidationError
 
 from examharness.backends.base import ChatBackend, StageParams
-from examharness.cache import RequestCache
+from examharness.cache import AsyncCache
 from examharness.errors import InputError
 from examharness.exam import Exam, LoadedExam, TranslationInfo
 from examharness.languages import check_language
 from examharness.prompts import Renderer, make_env, render_template, template_dirs
 from examharness.results import JsonlAppender, read_jsonl
-from examharness.runner import Counters, RequestFailed, RetryPolicy, RunContext, ask_stage
+from examharness.runner import Counters, RequestFailed, RetryPolicy, RunContext, ask_stage, remember
 from examharness.translate.protect import Broken, check_kept, mask, unmask
 from examharness.translate.units import Fields, Unit, apply_units, check_shape, plan_units
 
@@ -115,6 +115,7 @@ async def _translate_units(
         while not queue.empty():
             unit = queue.get_nowait()
             messages, spans = _messages(unit, system)
+            stage = None
             try:
                 stage = await ask_stage(ctx, "response", messages, params)
                 fields = _read_reply(unit, stage.reply or "", spans, glossary)
@@ -124,6 +125,8 @@ async def _translate_units(
             except Broken as err:
                 result = UnitResult(key=unit.key, status="broken", problem=str(err))
             sink(result)
+            if stage is not None:
+                remember(ctx, [stage])  # cached once the result is on disk
 
     limit = min(concurrency, ctx.backend.max_concurrency or concurrency, max(len(units), 1))
     await asyncio.gather(*(worker() for _ in range(limit)))
@@ -148,7 +151,7 @@ class TranslateOptions:
 
 
 def translate_exam(
-    loaded: LoadedExam, languages: list[str], *, backend: ChatBackend, cache: RequestCache | None,
+    loaded: LoadedExam, languages: list[str], *, backend: ChatBackend, cache: AsyncCache | None,
     opts: TranslateOptions, on_progress: Callable[[Counters], None] | None = None,
 ) -> list[TranslateResult]:  # fmt: skip
     """Translate ``loaded`` into each language; write ``<out_dir>/<exam id>-<language>.yaml`` for
@@ -166,7 +169,7 @@ def translate_exam(
 
 
 async def _one_language(
-    loaded: LoadedExam, language: str, backend: ChatBackend, cache: RequestCache | None,
+    loaded: LoadedExam, language: str, backend: ChatBackend, cache: AsyncCache | None,
     opts: TranslateOptions, on_progress: Callable[[Counters], None] | None,
 ) -> TranslateResult:  # fmt: skip
     from examharness.importers import write_exam_yaml
