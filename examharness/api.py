@@ -84,10 +84,11 @@ def open_backend(model: str | None, base_url: str | None, api_key_env: str, time
 
 
 def _parse_cache(opts: RunOptions) -> Path | None:
-    """Validated exams are cached beside the request cache (and not at all with ``--no-cache``)."""
+    """Validated exams are cached in ``parsed-exams/`` beside the request cache (not at all with
+    ``--no-cache``); never in a folder the user may keep exams in."""
     if not opts.use_cache:
         return None
-    return (opts.cache_path or default_cache_path()).parent / "exams"
+    return (opts.cache_path or default_cache_path()).parent / "parsed-exams"
 
 
 def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions, RunConfig | None]:
