@@ -86,9 +86,11 @@ def open_backend(model: str | None, base_url: str | None, api_key_env: str, time
 def _parse_cache(opts: RunOptions) -> Path | None:
     """Validated exams are cached in ``parsed-exams/`` beside the request cache (not at all with
     ``--no-cache``); never in a folder the user may keep exams in."""
-    if not opts.use_cache:
-        return None
-    return (opts.cache_path or default_cache_path()).parent / "parsed-exams"
+    return _parse_cache_at(opts.cache_path) if opts.use_cache else None
+
+
+def _parse_cache_at(cache_path: Path | None) -> Path:
+    return (cache_path or default_cache_path()).parent / "parsed-exams"
 
 
 def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions, RunConfig | None]:
@@ -109,13 +111,13 @@ def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions, RunC
 def run_summary(folder: RunFolder, before: dict[str, Any], session: Counters) -> dict[str, Any]:
     """Totals for the whole run: item statuses from the records, costs summed over sessions
     (a resumed run adds its requests and tokens to those of the sessions before it)."""
-    records = folder.read_items()
+    statuses = list(folder.item_statuses().values())
     now_ = session.as_summary()
     summary: dict[str, Any] = {
-        "items": len(records),
-        "ok": sum(r.status == "ok" for r in records),
-        "empty": sum(r.status == "empty" for r in records),
-        "error": sum(r.status == "error" for r in records),
+        "items": len(statuses),
+        "ok": statuses.count("ok"),
+        "empty": statuses.count("empty"),
+        "error": statuses.count("error"),
         "sessions": int(before.get("sessions", 1 if before else 0)) + 1,
     }
     for key in ("requests_sent", "cache_hits", "retries", "prompt_tokens", "completion_tokens", "elapsed_s"):
@@ -205,7 +207,7 @@ def score_run(
     """Grade and score a run folder from its stored replies; write grades.jsonl and scores.json."""
     folder = RunFolder.open(run_dir)
     cfg, records = folder.read_config(), folder.read_items()
-    exams = load_run_exams(cfg)
+    exams = load_run_exams(cfg, parse_cache=_parse_cache_at(cache_path) if use_cache else None)
     graded = grade_run(cfg, records, exams, previous=folder.read_grades(), human=folder.read_human_grades())
     if grader is not None and needs_rubric(graded):
         cache = RequestCache(cache_path or default_cache_path()) if use_cache else None

@@ -227,6 +227,22 @@ class RunFolder:
         lines.check(f"`examharness run --resume {self.path}` sets it aside and asks its item again")
         return _latest_items(lines.records)
 
+    def item_statuses(self) -> dict[tuple[str, str], str]:
+        """The latest status per item, read without validating whole records (for the run summary,
+        which must not cost a second full read of a large ``items.jsonl``); damaged lines are left
+        out, as :meth:`read_items` would reject or a resume set them aside."""
+        out: dict[tuple[str, str], str] = {}
+        path = self.file(ITEMS_FILE)
+        if not path.exists():
+            return out
+        for raw in _read_bytes(path).split(b"\n"):
+            try:
+                r = json.loads(raw)
+                out[(r["exam_id"], r["item_id"])] = str(r["status"])
+            except (ValueError, KeyError, TypeError):
+                continue
+        return out
+
     def set_aside_damaged_items(self, warn: Callable[[str], None]) -> None:
         """Move damaged lines of ``items.jsonl`` to ``items.damaged.jsonl`` (kept, not lost), so that
         a resumed run asks their items again; each is reported through ``warn``."""
@@ -294,12 +310,13 @@ class RunFolder:
             write_model(self.file(PASS_RATES_FILE), rates)
 
 
-def load_run_exams(cfg: RunConfig) -> dict[str, LoadedExam]:
-    """The exam files a run was made from, by exam id (a moved or deleted file is an error)."""
+def load_run_exams(cfg: RunConfig, parse_cache: Path | None = None) -> dict[str, LoadedExam]:
+    """The exam files a run was made from, by exam id (a moved or deleted file is an error);
+    ``parse_cache`` as for :func:`~examharness.exam.load_exam`."""
     out = {}
     for ref in cfg.exams:
         path = Path(ref.path)
         if not path.exists():
             raise InputError.one(path, None, "exam", f"exam file of run {cfg.run_id} is gone")
-        out[ref.id] = load_exam(path)
+        out[ref.id] = load_exam(path, parse_cache=parse_cache)
     return out
