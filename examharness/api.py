@@ -206,7 +206,7 @@ def score_run(
 ) -> RunScores:
     """Grade and score a run folder from its stored replies; write grades.jsonl and scores.json."""
     folder = RunFolder.open(run_dir)
-    cfg, records = folder.read_config(), folder.read_items()
+    cfg, records = folder.read_config(), folder.read_items(messages=False)
     exams = load_run_exams(cfg, parse_cache=_parse_cache_at(cache_path) if use_cache else None)
     graded = grade_run(cfg, records, exams, previous=folder.read_grades(), human=folder.read_human_grades())
     if grader is not None and needs_rubric(graded):
