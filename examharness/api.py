@@ -57,10 +57,13 @@ def _packages() -> dict[str, str]:
 
 
 def _parse_cache(opts: RunOptions) -> Path | None:
-    """Validated exams are cached beside the request cache (and not at all with ``--no-cache``)."""
-    if not opts.use_cache:
-        return None
-    return (opts.cache_path or default_cache_path()).parent / "exams"
+    """Validated exams are cached in ``parsed-exams/`` beside the request cache (not at all with
+    ``--no-cache``); never in a folder the user may keep exams in."""
+    return _parse_cache_at(opts.cache_path) if opts.use_cache else None
+
+
+def _parse_cache_at(cache_path: Path | None) -> Path:
+    return (cache_path or default_cache_path()).parent / "parsed-exams"
 
 
 def _prepare(opts: RunOptions) -> tuple[Path, list[LoadedExam], RunOptions, RunConfig | None]:
@@ -183,8 +186,8 @@ def score_run(
     ``edition`` picks the scales' edition (test or table year); None keeps the one the run was
     started with (``run --edition``), else each exam's, else the newest."""
     folder = RunFolder.open(run_dir)
-    cfg, records = folder.read_config(), folder.read_items()
-    exams = load_run_exams(cfg)
+    cfg, records = folder.read_config(), folder.read_items(messages=False)
+    exams = load_run_exams(cfg, parse_cache=_parse_cache_at(cache_path) if use_cache else None)
     graded = grade_run(cfg, records, exams, previous=folder.read_grades(), human=folder.read_human_grades())
     if grader is not None and needs_rubric(graded):
         cache = open_cache(cache_path or default_cache_path(), _warn_stderr) if use_cache else None

@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -57,8 +57,13 @@ def _read_bytes(path: Path) -> bytes:
         raise _cannot(path, "read", err) from None
 
 
-def parse_model(path: Path, line: int | None, raw: bytes, model: type[M]) -> M:
-    """One JSON document (a whole file, or one JSONL line numbered ``line``) as ``model``."""
+Prepare = Callable[[dict[str, Any]], None]
+
+
+def parse_model(path: Path, line: int | None, raw: bytes, model: type[M], prepare: Prepare | None = None,
+                ) -> M:  # fmt: skip
+    """One JSON document (a whole file, or one JSONL line numbered ``line``) as ``model``;
+    ``prepare`` may trim the parsed data before it is validated."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -77,6 +82,8 @@ def parse_model(path: Path, line: int | None, raw: bytes, model: type[M]) -> M:
     if version != SCHEMA_VERSION:
         what = f"unknown schema_version {version!r}: this examharness reads version {SCHEMA_VERSION}"
         raise InputError.one(path, line, "schema_version", what)
+    if prepare is not None:
+        prepare(data)
     try:
         return model.model_validate(data)
     except ValidationError as err:
@@ -124,7 +131,7 @@ class JsonlLines(Generic[M]):
             raise InputError([Problem(first.file, first.line, first.field, f"{first.message}{more}; {hint}")])
 
 
-def read_jsonl(path: Path, model: type[M]) -> JsonlLines[M]:
+def read_jsonl(path: Path, model: type[M], prepare: Prepare | None = None) -> JsonlLines[M]:
     if not path.exists():
         return JsonlLines([], [], torn=False)
     data = _read_bytes(path)
@@ -135,7 +142,7 @@ def read_jsonl(path: Path, model: type[M]) -> JsonlLines[M]:
         if not raw.strip():
             continue
         try:
-            records.append(parse_model(path, n, raw, model))
+            records.append(parse_model(path, n, raw, model, prepare))
         except InputError as err:
             damaged.append((err.problems[0], raw))
     torn = bool(damaged) and not data.endswith(b"\n") and damaged[-1][1] == lines[-1]
@@ -184,6 +191,12 @@ class JsonlAppender:
         self._f.close()
 
 
+def _drop_messages(data: dict[str, Any]) -> None:
+    for stage in data.get("stages") or []:
+        if isinstance(stage, dict):
+            stage["messages"] = []
+
+
 def _latest_items(records: Iterable[ItemRecord]) -> list[ItemRecord]:
     """The latest record per item (a retried item's newer record replaces the older)."""
     return list({r.key: r for r in records}.values())
@@ -221,9 +234,13 @@ class RunFolder:
     def write_config(self, cfg: RunConfig) -> None:
         write_model(self.file(RUN_FILE), cfg)
 
-    def read_items(self) -> list[ItemRecord]:
-        """The latest record per item; a damaged line (other than a torn last one) is an error."""
-        lines = read_jsonl(self.file(ITEMS_FILE), ItemRecord)
+    def read_items(self, *, messages: bool = True) -> list[ItemRecord]:
+        """The latest record per item; a damaged line (other than a torn last one) is an error.
+
+        ``messages=False`` leaves out the prompts sent (each stage's ``messages`` comes back
+        empty): grading and scoring need only the replies, and the prompts are most of a large
+        run's ``items.jsonl``, in memory and in validation time."""
+        lines = read_jsonl(self.file(ITEMS_FILE), ItemRecord, None if messages else _drop_messages)
         lines.check(f"`examharness run --resume {self.path}` sets it aside and asks its item again")
         return _latest_items(lines.records)
 
@@ -294,12 +311,13 @@ class RunFolder:
             write_model(self.file(PASS_RATES_FILE), rates)
 
 
-def load_run_exams(cfg: RunConfig) -> dict[str, LoadedExam]:
-    """The exam files a run was made from, by exam id (a moved or deleted file is an error)."""
+def load_run_exams(cfg: RunConfig, parse_cache: Path | None = None) -> dict[str, LoadedExam]:
+    """The exam files a run was made from, by exam id (a moved or deleted file is an error);
+    ``parse_cache`` as for :func:`~examharness.exam.load_exam`."""
     out = {}
     for ref in cfg.exams:
         path = Path(ref.path)
         if not path.exists():
             raise InputError.one(path, None, "exam", f"exam file of run {cfg.run_id} is gone")
-        out[ref.id] = load_exam(path)
+        out[ref.id] = load_exam(path, parse_cache=parse_cache)
     return out

@@ -90,6 +90,9 @@ def test_runner_fills_the_cache_from_many_workers(tmp_path: Path) -> None:
         assert len(srv.requests) == exam.n_items
     assert rows(cache) == exam.n_items
     assert (first.requests, second.requests, second.cached) == (exam.n_items, 0, exam.n_items)
+    # The parse cache lives beside the request cache, never in a folder that holds exams.
+    assert sorted(p.name for p in (tmp_path / "exams").iterdir()) == ["many.yaml"]
+    assert list((tmp_path / "parsed-exams").glob("*.json"))
 
 
 def test_two_runs_share_one_cache_file_at_once(tmp_path: Path) -> None:
