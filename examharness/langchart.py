@@ -10,7 +10,6 @@ vertical reference lines for the English baselines (random guessing, Chinchilla,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -18,11 +17,12 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from examharness.errors import InputError, Problem
+from examharness.errors import InputError
 from examharness.languages import LanguageScore, by_language, language_name, primary
 from examharness.records import RunScores
+from examharness.results import read_model
 
 _PALETTE = ("#3182bd", "#2ca25f", "#e6550d", "#756bb1", "#636363")
 _LINES = ("#999999", "#d62728", "#9467bd", "#8c564b", "#17becf")
@@ -95,16 +95,7 @@ def load_published_languages(name_or_path: str) -> PublishedLanguages:
                 "--published",
                 f"no published per-language results of that name; known: {known}",
             )
-    try:
-        return PublishedLanguages.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except OSError as err:
-        raise InputError.one(path, None, "(file)", f"cannot read: {err.strerror}") from None
-    except json.JSONDecodeError as err:
-        raise InputError.one(path, err.lineno, "(file)", f"invalid JSON: {err.msg}") from None
-    except ValidationError as err:
-        raise InputError(
-            [Problem(str(path), None, ".".join(map(str, e["loc"])), e["msg"]) for e in err.errors()]
-        ) from None
+    return read_model(path, PublishedLanguages)
 
 
 def published_series(pub: PublishedLanguages) -> LanguageSeries:
