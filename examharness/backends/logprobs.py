@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from examharness.backends.base import BackendError
 from examharness.backends.openai_compat import classify
+from examharness.redact import Redactor
 
 UNSUPPORTED = "no_prompt_logprobs"
 HINT = "the backend cannot return prompt log-probabilities (completions with echo and logprobs)"
@@ -58,11 +59,20 @@ class CompletionsLogprobs:
         llama-cpp-python (see :data:`examharness.backends.local.LOCAL_BOS_TEXT`)."""
         self.base_url = base_url
         self.max_concurrency = max_concurrency
+        self._redact = Redactor([api_key])
         self._client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key or "not-needed", max_retries=0, timeout=timeout
         )
 
     async def prompt_logprobs(self, text: str) -> PromptLogprobs:
+        """One request; like :class:`OpenAIBackend`, the API key never appears in an error message."""
+        try:
+            return await self._prompt_logprobs(text)
+        except Exception as err:
+            self._redact.exception(err)
+            raise
+
+    async def _prompt_logprobs(self, text: str) -> PromptLogprobs:
         try:
             resp = await self._client.completions.create(
                 model=self.model,
