@@ -42,9 +42,11 @@ _STATED = re.compile(r"(?i)\b(?:is|are|was|were|be)\s+(?:the\s+|an?\s+)?\Z")
 _ENDS = re.compile(r"\s*[.!]?\s*\Z")
 _SENTENCE_END = re.compile(r"[.;!?\n。；！？](?=\s|\Z)")
 _FINISHED = re.compile(r"[.!。！)\]*]\s*\Z")
-_TAIL, _MARGIN = 200, 100
-"""A long reply's last ``_TAIL`` characters are searched for a statement first; matches may start
-up to ``_MARGIN`` characters earlier (a cue before its letter)."""
+_TAILS, _MARGIN = (200, 1000, 3000), 100
+"""A long reply's last 200, then 1,000, then 3,000 characters are searched for a statement before the
+whole of it (most replies end with their answer; one that echoes a few-shot prompt has its last
+"Answer: X" a question's length from the end); matches may start up to ``_MARGIN`` characters
+before a window (a cue before its letter)."""
 _LETTER_LINES = re.compile(r"^\s*[\[(]?[A-Z][.)\]]\s", re.MULTILINE)
 """A later line opening with a letter: the reply enumerates options, its first letter is no answer."""
 _DOUBLE_NEGATIVE = re.compile(r"(?i)\bnot\s+(?:wrong|incorrect|false|unlikely)")
@@ -336,8 +338,10 @@ def extract_choice(reply: str, options: list[str], multi: bool = False) -> Extra
     bare = r.BARE_LETTER.match(text)
     if bare is not None and (letter := _Reply.letters_of_valid(bare.group("a"), valid, multi)) is not None:
         return answered(letter, "bare-letter", "strict")
-    tail = len(text) - _TAIL
-    if tail > _MARGIN:
+    for window in _TAILS:
+        tail = len(text) - window
+        if tail <= _MARGIN:
+            break
         best = _last(_Reply.of(text, valid, multi, pats, tail - _MARGIN), _strict)
         if best is not None and best.start >= tail:
             return answered(best.answer, best.how, "strict")
