@@ -17,6 +17,7 @@ has...") is not a letter.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
@@ -327,9 +328,29 @@ def _unfinished(text: str) -> int:
     return ends[-1].end() if ends else len(text) + 1
 
 
+_MEMO: dict[tuple[bytes, tuple[str, ...], bool], Extraction] = {}
+_MEMO_SIZE = 65_536
+"""Readings of this process, keyed by a digest of the reply (the reply itself is not held): the
+runner reads an explanation to decide on the letter request, and grading reads it again."""
+
+
 def extract_choice(reply: str, options: list[str], multi: bool = False) -> Extraction:
     """Read the chosen letter(s); ``tier`` says whether the reply stated it (strict) or it was
     inferred (loose). A reply with no answer is ``empty``, ``refused`` or ``unparseable``."""
+    key = (
+        hashlib.blake2b(reply.encode("utf-8", "surrogatepass"), digest_size=16).digest(),
+        tuple(options),
+        multi,
+    )
+    found = _MEMO.get(key)
+    if found is None:
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.clear()
+        found = _MEMO[key] = _read_choice(reply, options, multi)
+    return found
+
+
+def _read_choice(reply: str, options: list[str], multi: bool) -> Extraction:
     if not reply.strip():
         return no_answer(reply)
     valid = "".join(letters(len(options)))
