@@ -24,6 +24,7 @@ from examharness.errors import InputError, RunAborted, RunInterrupted
 from examharness.exam import LoadedExam, find_exam_files
 from examharness.grader import GraderOptions, grade_free_response
 from examharness.grading import grade_run, needs_rubric
+from examharness.memo import GradeMemo
 from examharness.outcome import run_summary
 from examharness.plan import (
     RunOptions,
@@ -188,7 +189,13 @@ def score_run(
     folder = RunFolder.open(run_dir)
     cfg, records = folder.read_config(), folder.read_items(messages=False)
     exams = load_run_exams(cfg, parse_cache=_parse_cache_at(cache_path) if use_cache else None)
-    graded = grade_run(cfg, records, exams, previous=folder.read_grades(), human=folder.read_human_grades())
+    memo = GradeMemo(cache_path or default_cache_path()) if use_cache else None
+    try:
+        graded = grade_run(cfg, records, exams, previous=folder.read_grades(),
+                           human=folder.read_human_grades(), memo=memo)  # fmt: skip
+    finally:
+        if memo is not None:
+            memo.close()
     if grader is not None and needs_rubric(graded):
         cache = open_cache(cache_path or default_cache_path(), _warn_stderr) if use_cache else None
         try:

@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS payloads (
   created REAL NOT NULL DEFAULT (julianday('now'))
 )
 """
+_CHUNK = 500
+"""Keys per SQL statement (older SQLite builds allow 999 parameters)."""
 BUSY_TIMEOUT = 2.0
 """Seconds one SQLite call waits for a lock another connection holds before giving up."""
 
@@ -119,6 +121,26 @@ class RequestCache:
     def put_payload(self, key: str, payload: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO payloads (key, json) VALUES (?, ?)", (key, payload))
 
+    def get_payloads(self, keys: list[str]) -> dict[str, str]:
+        """The stored payloads of ``keys`` (missing keys left out), in a few statements."""
+        found: dict[str, str] = {}
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT key, json FROM payloads WHERE key IN ({marks})", chunk)
+            found.update((str(k), str(v)) for k, v in rows)
+        return found
+
+    def put_payloads(self, rows: list[tuple[str, str]]) -> None:
+        """Store many payloads in one transaction."""
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany("INSERT OR REPLACE INTO payloads (key, json) VALUES (?, ?)", rows)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     def close(self) -> None:
         self._db.close()
 
@@ -161,6 +183,16 @@ class AsyncCache:
     def put(self, key: str, reply: ChatReply) -> None:
         if not self._off:
             self._pool.submit(self._call, self._cache.put, key, reply)
+
+    async def get_payloads(self, keys: list[str]) -> dict[str, str]:
+        if self._off or not keys:
+            return {}
+        found = await asyncio.wrap_future(self._pool.submit(self._call, self._cache.get_payloads, keys))
+        return found or {}
+
+    def put_payload(self, key: str, payload: str) -> None:
+        if not self._off:
+            self._pool.submit(self._call, self._cache.put_payload, key, payload)
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Runs on the worker thread; the first failure warns and switches the cache off."""

@@ -27,6 +27,7 @@ from examharness.exam import (
     Section,
 )
 from examharness.extract import Extraction, extract_choice, extract_numeric, numeric_matches
+from examharness.memo import GradeMemo
 from examharness.records import NEEDS_GRADE, GradedItem, ItemRecord, RunConfig
 from examharness.rubric import grade_response, grader_messages, grader_vars
 
@@ -160,31 +161,34 @@ def planned_items(exam: Exam, n_items: int) -> list[tuple[Section, Item]]:
 def grade_run(
     cfg: RunConfig, records: list[ItemRecord], exams: dict[str, LoadedExam], *,
     previous: dict[tuple[str, str], GradedItem], human: dict[tuple[str, str], GradedItem],
+    memo: GradeMemo | None = None,
 ) -> list[GradedItem]:  # fmt: skip
     """Auto-grade every planned item of the run (an item with no record is an ``error``, "not
     run"); keep ``previous`` grader-model grades of answers still ungraded; ``human`` grades
-    (by ``(exam_id, item_id)``) override everything."""
+    (by ``(exam_id, item_id)``) override everything. ``memo`` serves grades of replies graded
+    before (:mod:`examharness.memo`)."""
     by_key = {r.key: r for r in records}
+    planned = [(ref.id, section, item) for ref in cfg.exams
+               for section, item in planned_items(exams[ref.id].exam, ref.n_items)]  # fmt: skip
+    pairs = [(by_key[(e, item.id)], item) for e, _, item in planned if (e, item.id) in by_key]
+    auto = iter(memo.grade_all(pairs, grade_auto) if memo is not None else [grade_auto(*p) for p in pairs])
     graded: list[GradedItem] = []
-    for ref in cfg.exams:
-        loaded = exams[ref.id]
-        for section, item in planned_items(loaded.exam, ref.n_items):
-            key = (ref.id, item.id)
-            record = by_key.get(key)
-            if record is None:
-                g = GradedItem(
-                    exam_id=ref.id, section_id=section.id, item_id=item.id, item_type=item.type,
-                    status="error", points=0.0, max_points=item.max_points, how="not run",
-                    rationale="no record: the run did not finish; use run --resume",
-                )  # fmt: skip
-            else:
-                g = grade_auto(record, item)
-                old = previous.get(key)
-                if g.status == "ungraded" and old is not None and old.source == "grader":
-                    g = old
-            if key in human:
-                g = human[key]
-            graded.append(g)
+    for exam_id, section, item in planned:
+        key = (exam_id, item.id)
+        if key not in by_key:
+            g = GradedItem(
+                exam_id=exam_id, section_id=section.id, item_id=item.id, item_type=item.type,
+                status="error", points=0.0, max_points=item.max_points, how="not run",
+                rationale="no record: the run did not finish; use run --resume",
+            )  # fmt: skip
+        else:
+            g = next(auto)
+            old = previous.get(key)
+            if g.status == "ungraded" and old is not None and old.source == "grader":
+                g = old
+        if key in human:
+            g = human[key]
+        graded.append(g)
     return graded
 
 

@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any
 
 from examharness.errors import EXIT_ITEM_ERRORS, EXIT_OK
-from examharness.records import ItemRecord
+from examharness.records import ItemOutcome
 from examharness.results import RunFolder
 from examharness.runner import Counters
 
@@ -22,7 +22,7 @@ _ATTEMPTS = re.compile(r" \(after \d+ attempts?[^)]*\)$")
 _COSTS = ("requests_sent", "cache_hits", "retries", "prompt_tokens", "completion_tokens", "elapsed_s")
 
 
-def error_reasons(records: list[ItemRecord]) -> dict[str, int]:
+def error_reasons(records: list[ItemOutcome]) -> dict[str, int]:
     """Error items per reason, most frequent first (the attempt count is left out of the reason)."""
     reasons = Counter(_ATTEMPTS.sub("", r.error or "unknown") for r in records if r.status == "error")
     return dict(reasons.most_common())
@@ -32,7 +32,7 @@ def run_summary(
     folder: RunFolder, before: dict[str, Any], session: Counters, *, stopped: str | None = None
 ) -> dict[str, Any]:
     """Totals for the whole run; ``stopped`` says why the session ended early (None: it finished)."""
-    records = folder.read_items()
+    records = folder.read_outcomes()
     now_ = session.as_summary()
     summary: dict[str, Any] = {
         "items": len(records),

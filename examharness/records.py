@@ -142,6 +142,25 @@ class ItemRecord(Model):
         return (self.exam_id, self.item_id)
 
 
+class StageName(Model):
+    stage: Literal["explanation", "answer", "response"]
+
+
+class ItemOutcome(Model):
+    """What a run's summary needs of an item record: read without the prompts and replies, which
+    are nearly all of a large run's ``items.jsonl``."""
+
+    exam_id: str
+    item_id: str
+    status: ItemStatus
+    error: str | None = None
+    stages: list[StageName] = []
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.exam_id, self.item_id)
+
+
 class GradedItem(Model):
     schema_version: SchemaVersion = SCHEMA_VERSION
     exam_id: str

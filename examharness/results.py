@@ -37,6 +37,7 @@ from examharness.records import (
     SCHEMA_VERSION,
     SCORES_FILE,
     GradedItem,
+    ItemOutcome,
     ItemRecord,
     RunConfig,
     RunScores,
@@ -243,6 +244,12 @@ class RunFolder:
         lines = read_jsonl(self.file(ITEMS_FILE), ItemRecord, None if messages else _drop_messages)
         lines.check(f"`examharness run --resume {self.path}` sets it aside and asks its item again")
         return _latest_items(lines.records)
+
+    def read_outcomes(self) -> list[ItemOutcome]:
+        """The latest status, error and stage names per item (as :meth:`read_items`, lighter)."""
+        lines = read_jsonl(self.file(ITEMS_FILE), ItemOutcome)
+        lines.check(f"`examharness run --resume {self.path}` sets it aside and asks its item again")
+        return list({r.key: r for r in lines.records}.values())
 
     def set_aside_damaged_items(self, warn: Callable[[str], None]) -> None:
         """Move damaged lines of ``items.jsonl`` to ``items.damaged.jsonl`` (kept, not lost), so that

@@ -26,15 +26,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from examharness.backends.base import BackendError, ChatBackend, ChatReply, Message, StageParams
+from pydantic import ValidationError
+
+from examharness.backends.base import BackendError, ChatBackend, ChatReply, Message, StageParams, ready
 from examharness.cache import AsyncCache, request_key
 from examharness.code.execute import Executor
 from examharness.code.sandbox import SandboxError
 from examharness.errors import RunAborted
 from examharness.exam import CodeItem, Item, LoadedExam, MCItem, MultiSelectItem, Section
 from examharness.extract import extract_choice, extract_numeric
+from examharness.memo import as_cached, item_key, memorable, templates_digest
 from examharness.prompts import ANSWER_STOP, Renderer, answer_followup
-from examharness.records import ItemRecord, SectionSampling, StageRecord
+from examharness.records import ItemRecord, SectionSampling, StageRecord, now
 from examharness.results import RunFolder
 
 T = TypeVar("T")
@@ -125,6 +128,8 @@ async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params
             ctx.counters.cached += 1
             return _stage_record(stage, messages, params, hit, 0.0, cached=True, attempts=0)
 
+    ready(ctx.backend)
+
     async def send() -> ChatReply:
         return await ctx.backend.complete(messages, params)
 
@@ -201,6 +206,23 @@ def remember(ctx: RunContext, stages: list[StageRecord]) -> None:
             messages=s.messages, params=s.params,
         )  # fmt: skip
         ctx.cache.put(key, ChatReply(text=s.reply or "", finish_reason=s.finish_reason, usage=s.usage))
+
+
+def _memo_keys(ctx: RunContext, work: list[WorkItem]) -> dict[int, str]:
+    """The item-memo key (:mod:`examharness.memo`) of each work item, by ``id``."""
+    digests: dict[Path, str] = {}
+    keys = {}
+    for w in work:
+        path = w.loaded.path
+        if path not in digests:
+            digests[path] = templates_digest(tuple(ctx.renderer.env_for(path)[0]))
+        keys[id(w)] = item_key(
+            model=ctx.backend.model, base_url=ctx.backend.base_url, seed=ctx.seed, vision=ctx.renderer.vision,
+            templates=digests[path],
+            exam_hash=w.loaded.content_hash, section_id=w.section.id, item_id=w.item_id, index=w.index,
+            sampling=w.sampling,
+        )  # fmt: skip
+    return keys
 
 
 class RequestFailed(Exception):
@@ -368,8 +390,24 @@ async def run(
         except (SandboxError, OSError) as err:  # no verdict: an error item, retryable, never a fail
             finish(record.model_copy(update={"status": "error", "error": f"sandbox failed: {err}"}))
 
+    keys = _memo_keys(ctx, todo) if cache is not None else {}
+    if keys:  # whole records of items answered before: written as they are, nothing rendered or sent
+        known = await cache.get_payloads(list(keys.values())) if cache is not None else {}
+        for w in [w for w in todo if keys[id(w)] in known]:
+            try:
+                record = ItemRecord.model_validate_json(known[keys[id(w)]])
+            except ValidationError:  # a damaged entry: the item is asked (and stored) again
+                continue
+            del keys[id(w)]
+            counters.cached += len(record.stages)
+            finish(record.model_copy(update={"finished_at": now()}))
+        todo = [w for w in todo if id(w) in keys]
+
     async def one(w: WorkItem) -> None:
         record = await run_item(ctx, w)
+        key = keys.get(id(w))
+        if key is not None and cache is not None and memorable(record):
+            cache.put_payload(key, as_cached(record))
         if executor is not None and record.status != "error" and record.item_type == "code":
             # Programs run on worker threads; this worker goes on to its next request.
             task = asyncio.create_task(execute_then_finish(w, record))

@@ -66,3 +66,11 @@ class ChatBackend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+def ready(backend: ChatBackend) -> None:
+    """Let a backend do its slow setup (imports, clients) before a request's deadline starts,
+    if it has a ``ready()`` method: a backend may put that off until it is first needed."""
+    prepare = getattr(backend, "ready", None)
+    if prepare is not None:
+        prepare()

@@ -18,13 +18,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from examharness.backends.base import BackendError, ChatReply, StageParams, Usage
 from examharness.redact import Redactor
+
+if TYPE_CHECKING:
+    import openai
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 PERMANENT_STATUS = {401, 403, 404}
@@ -70,6 +72,8 @@ _BEARER: Any = {"security": {"bearer_auth": True}}
 
 def classify(err: Exception) -> BackendError:
     """Map an SDK exception to a :class:`BackendError` the runner can act on."""
+    import openai
+
     if isinstance(err, openai.APITimeoutError):
         return BackendError("timeout", "the request timed out", retryable=True)
     if isinstance(err, openai.APIConnectionError):
@@ -100,23 +104,33 @@ class OpenAIBackend:
         self._redact = Redactor([api_key])
         self._length_param = "max_tokens"
         self.max_concurrency = max_concurrency
-        if base_url and ".openai.azure.com" in base_url:
-            self._client: openai.AsyncOpenAI = openai.AsyncAzureOpenAI(
-                azure_endpoint=base_url,
-                api_key=api_key,
-                api_version=os.environ.get("OPENAI_API_VERSION", "2024-10-21"),
-                max_retries=0,
-                timeout=timeout,
-                http_client=openai.DefaultAioHttpClient(timeout=timeout),
-            )
-        else:
-            self._client = openai.AsyncOpenAI(
-                base_url=base_url,
-                api_key=api_key or "not-needed",
-                max_retries=0,
-                timeout=timeout,
-                http_client=openai.DefaultAioHttpClient(timeout=timeout),
-            )
+        # Where requests go; ``base_url`` is what cache keys name (the embedded server clears it).
+        self._endpoint, self._api_key, self._timeout = base_url, api_key, timeout
+        self._sdk: openai.AsyncOpenAI | None = None
+
+    def ready(self) -> None:
+        """Make the SDK client (importing the SDK takes about a second). The runner calls this
+        before a request's deadline starts; a rerun served wholly from the cache never does."""
+        self._client  # noqa: B018
+
+    @property
+    def _client(self) -> openai.AsyncOpenAI:
+        if self._sdk is None:
+            import openai
+
+            http = openai.DefaultAioHttpClient(timeout=self._timeout)
+            if self._endpoint and ".openai.azure.com" in self._endpoint:
+                self._sdk = openai.AsyncAzureOpenAI(
+                    azure_endpoint=self._endpoint, api_key=self._api_key,
+                    api_version=os.environ.get("OPENAI_API_VERSION", "2024-10-21"),
+                    max_retries=0, timeout=self._timeout, http_client=http,
+                )  # fmt: skip
+            else:
+                self._sdk = openai.AsyncOpenAI(
+                    base_url=self._endpoint, api_key=self._api_key or "not-needed",
+                    max_retries=0, timeout=self._timeout, http_client=http,
+                )  # fmt: skip
+        return self._sdk
 
     async def complete(self, messages: list[dict[str, Any]], params: StageParams) -> ChatReply:
         """One request; the API key never appears in the reply text or an error message."""
@@ -128,6 +142,8 @@ class OpenAIBackend:
         return replace(reply, text=self._redact(reply.text))
 
     async def _complete(self, messages: list[dict[str, Any]], params: StageParams) -> ChatReply:
+        import openai
+
         extra: dict[str, Any] = {self._length_param: params.max_tokens}
         if params.seed is not None:
             extra["seed"] = params.seed
@@ -158,4 +174,5 @@ class OpenAIBackend:
                          usage=resp.usage or Usage())  # fmt: skip
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._sdk is not None:
+            await self._sdk.close()

@@ -1,0 +1,156 @@
+"""Derived results kept in the request cache, so that a rerun recomputes nothing the cache holds.
+
+A cached rerun gets every reply from the cache in milliseconds; rendering every prompt again to
+find its cache key, and grading every reply again (answer extraction), then cost more than
+everything else the command does. Two things are stored in the cache file's ``payloads`` table:
+
+- **item records**: the finished record of an item all of whose replies came back non-empty,
+  under a key that digests the exam's content, the item's place in it, its sampling plan, the
+  seed, the model and endpoint, every template the renderer could use, and the code that renders
+  and records. A rerun writes those records as they are (marked cached), sending and rendering
+  nothing; it is the same record a request-level cache hit would give.
+- **grades** of choice and numeric items: a pure function of the item, the record's status and
+  its stages' replies, and of the code that grades, all four digested into the key.
+
+The code's part of each key is a fingerprint of the source of the modules involved, so a changed
+rule never serves a stale result. A cache that cannot be read or written only turns the memo off.
+Items whose prompts carry images are not memoized: the image files are not in the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from examharness import __version__
+from examharness.cache import RequestCache
+from examharness.exam import Item, MCItem, MultiSelectItem, NumericItem
+from examharness.records import GradedItem, ItemRecord, SectionSampling
+
+GRADE_SOURCES = ("grading.py", "records.py", "exam.py", "extract")
+ITEM_SOURCES = ("prompts.py", "runner.py", "records.py", "exam.py", "cache.py", "backends/base.py")
+
+
+@cache
+def code_fingerprint(sources: tuple[str, ...] = GRADE_SOURCES) -> str:
+    """A digest of the examharness version and the source of ``sources`` (modules or packages)."""
+    h = hashlib.sha256(__version__.encode())
+    root = resources.files("examharness")
+    for name in sources:
+        entry = root / name
+        files = sorted((f for f in entry.iterdir() if f.name.endswith(".py")), key=lambda f: f.name) \
+            if entry.is_dir() else [entry]  # fmt: skip
+        for f in files:
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def grade_key(record: ItemRecord, item: Item) -> str | None:
+    """The memo key of a record's grade; None for items whose grade is not memoized (free
+    response, essays and code are graded by other means; errors cost nothing to grade)."""
+    if record.status == "error" or not isinstance(item, MCItem | MultiSelectItem | NumericItem):
+        return None
+    replies = [(s.reply, s.finish_reason) for s in record.stages]
+    payload = json.dumps([record.status, replies], ensure_ascii=False)
+    h = hashlib.sha256(b"grade\0" + code_fingerprint().encode())
+    h.update(item.model_dump_json().encode())
+    h.update(payload.encode("utf-8", "surrogatepass"))
+    return "grade:" + h.hexdigest()
+
+
+class GradeMemo:
+    """Grades by :func:`grade_key`, read and written in batches through one cache connection."""
+
+    def __init__(self, path: Path) -> None:
+        self._store: RequestCache | None
+        try:
+            self._store = RequestCache(path)
+        except (OSError, sqlite3.Error):
+            self._store = None  # the run has already said the cache is unusable
+
+    def grade_all(
+        self, pairs: Sequence[tuple[ItemRecord, Item]], grade: Callable[[ItemRecord, Item], GradedItem]
+    ) -> list[GradedItem]:
+        """``grade`` for every pair, taking each memoized grade from the cache instead."""
+        keys = [grade_key(record, item) for record, item in pairs]
+        known = self._get([k for k in keys if k is not None])
+        out: list[GradedItem] = []
+        fresh: list[tuple[str, str]] = []
+        for (record, item), key in zip(pairs, keys, strict=True):
+            stored = known.get(key) if key is not None else None
+            if stored is not None:
+                out.append(GradedItem.model_validate_json(stored))
+                continue
+            g = grade(record, item)
+            out.append(g)
+            if key is not None:
+                fresh.append((key, g.model_dump_json()))
+        self._put(fresh)
+        return out
+
+    def _get(self, keys: list[str]) -> dict[str, str]:
+        if self._store is None or not keys:
+            return {}
+        try:
+            return self._store.get_payloads(keys)
+        except sqlite3.Error:
+            self.close()
+            return {}
+
+    def _put(self, rows: list[tuple[str, str]]) -> None:
+        if self._store is None or not rows:
+            return
+        try:
+            self._store.put_payloads(rows)
+        except sqlite3.Error:
+            self.close()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+@cache
+def templates_digest(dirs: tuple[Path, ...]) -> str:
+    """A digest of every template a renderer with this search path could load (includes too)."""
+    h = hashlib.sha256()
+    for d in dirs:
+        for f in sorted(d.rglob("*.j2")):
+            h.update(str(f.relative_to(d)).encode())
+            h.update(f.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def item_key(
+    *, model: str, base_url: str | None, seed: int, vision: bool, templates: str, exam_hash: str,
+    section_id: str, item_id: str, index: int, sampling: SectionSampling,
+) -> str:  # fmt: skip
+    """The memo key of one item's whole record (see the module doc for what it covers)."""
+    parts = [code_fingerprint(ITEM_SOURCES), model, base_url or "", seed, vision, templates, exam_hash,
+             section_id, item_id, index, sampling.model_dump(mode="json")]  # fmt: skip
+    return "item:" + hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()
+
+
+def memorable(record: ItemRecord) -> bool:
+    """Only a complete answer is kept: never an error, an empty reply or a code item (its
+    programs' verdicts come from the sandbox), nor an item whose prompt carries an image (the
+    image file is not in the key). Whether a prompt has images depends only on the exam and the
+    templates, which the key covers, so a key stored without images renders without them."""
+    return (record.status == "ok" and record.item_type != "code" and bool(record.stages)
+            and all((s.reply or "").strip() for s in record.stages)
+            and all(isinstance(m.get("content"), str) for s in record.stages for m in s.messages)
+            )  # fmt: skip
+
+
+def as_cached(record: ItemRecord) -> str:
+    """The record as a rerun served from the cache writes it: every stage a cache hit."""
+    stages = [s.model_copy(update={"cached": True, "attempts": 0, "latency_s": 0.0}) for s in record.stages]
+    return record.model_copy(update={"stages": stages}).model_dump_json()

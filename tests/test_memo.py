@@ -1,0 +1,150 @@
+"""The memo of whole item records and grades kept in the request cache (examharness.memo): a rerun
+served from it equals one served from the request cache, and anything that would change a prompt
+or a grade misses it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from conftest import MARKER, Recorder, SmallExam, write_mc_exam
+
+from examharness.api import RunOptions, run_exams, score_run
+from examharness.backends.base import StageParams
+from examharness.builtin import prompts_dir
+from examharness.exam import MCItem
+from examharness.grading import grade_auto
+from examharness.memo import GradeMemo, memorable
+from examharness.records import GradedItem, ItemRecord, StageRecord
+from examharness.results import RunFolder
+from examharness.testing import ScriptedServer
+
+
+def items_without_times(run_dir: Path) -> list[dict[str, Any]]:
+    lines = [json.loads(x) for x in (run_dir / "items.jsonl").read_text(encoding="utf-8").splitlines()]
+    for r in lines:
+        r.pop("finished_at")
+    return sorted(lines, key=lambda r: r["item_id"])
+
+
+def forget(cache: Path, table: str, prefix: str = "") -> None:
+    with sqlite3.connect(cache) as db:
+        db.execute(f"DELETE FROM {table} WHERE key LIKE ?", (prefix + "%",))
+
+
+def two_stage_exam(tmp_path: Path) -> tuple[SmallExam, Recorder]:
+    exam = write_mc_exam(tmp_path / "exams" / "memo.yaml", 12, exam_id="memo", mode="letter_if_needed")
+    return exam, Recorder(exam, vague={"QID-001", "QID-004"})
+
+
+def test_a_rerun_from_the_item_memo_equals_one_from_the_request_cache(tmp_path: Path) -> None:
+    exam, recorder = two_stage_exam(tmp_path)
+    cache = tmp_path / "cache.sqlite"
+    with ScriptedServer(responder=recorder) as srv:
+        opts = RunOptions(paths=[exam.path], model="m", base_url=srv.base_url, out=tmp_path / "results",
+                          cache_path=cache)  # fmt: skip
+        run_exams(opts)
+        sent = len(srv.requests)
+        assert sent == exam.n_items + 2  # two vague explanations got the letter request
+        forget(cache, "replies")  # only the item memo can serve the next run
+        memo_dir, memo_counts = run_exams(opts)
+        assert len(srv.requests) == sent and memo_counts.requests == 0
+        assert memo_counts.cached == exam.n_items + 2 and memo_counts.ok == exam.n_items
+        forget(cache, "payloads", "item:")  # neither memo nor replies: asked again, both filled
+        _, asked = run_exams(opts)
+        assert asked.requests == exam.n_items + 2
+        forget(cache, "payloads", "item:")
+        cached_dir, cached_counts = run_exams(opts)  # served by the request cache, rendering each prompt
+        assert cached_counts.requests == 0 and cached_counts.cached == exam.n_items + 2
+    assert items_without_times(memo_dir) == items_without_times(cached_dir)
+    assert score_run(memo_dir).model_dump()["exams"] == score_run(cached_dir).model_dump()["exams"]
+
+
+def test_a_changed_exam_or_template_is_not_served_from_the_memo(tmp_path: Path) -> None:
+    exam, recorder = two_stage_exam(tmp_path)
+    cache = tmp_path / "cache.sqlite"
+    with ScriptedServer(responder=recorder) as srv:
+        opts = RunOptions(paths=[exam.path], model="m", base_url=srv.base_url, out=tmp_path / "results",
+                          cache_path=cache)  # fmt: skip
+        run_exams(opts)
+        forget(cache, "replies")
+        # One question edited: the exam's hash changes, so no item of it comes from the memo.
+        text = exam.path.read_text(encoding="utf-8")
+        exam.path.write_text(text.replace("right one for item 5?", "right one for item 5 (edited)?"),
+                             encoding="utf-8")  # fmt: skip
+        before = len(srv.requests)
+        _, counts = run_exams(opts)
+        assert counts.cached == 0 and len(srv.requests) - before == exam.n_items + 2
+        # A user template folder with a changed copy of the answer request: nothing from the memo.
+        user = tmp_path / "prompts"
+        user.mkdir()
+        shutil.copy(prompts_dir() / "answer_followup.j2", user / "answer_followup.j2")
+        with (user / "answer_followup.j2").open("a", encoding="utf-8") as f:
+            f.write("{# edited #}\n")
+        forget(cache, "replies")
+        before = len(srv.requests)
+        _, counts = run_exams(opts.model_copy(update={"prompts_dir": user}))
+        assert counts.cached == 0 and len(srv.requests) - before == exam.n_items + 2
+        # The same model under another name, or another seed: not the same item.
+        forget(cache, "replies")
+        _, counts = run_exams(opts.model_copy(update={"seed": 1}))
+        assert counts.cached == 0
+
+
+def test_grades_come_from_the_memo_and_follow_the_item(tmp_path: Path) -> None:
+    item = MCItem(id="q1", question="Which?", options=["a", "b", "c", "d"], answer="B")
+    params = StageParams(temperature=0, max_tokens=5)
+    stage = StageRecord(stage="response", messages=[], params=params, reply="The answer is (B).")
+    record = ItemRecord(exam_id="e", section_id="s", item_id="q1", item_type="mc", status="ok",
+                        stages=[stage])  # fmt: skip
+    calls: list[str] = []
+
+    def counted(r: ItemRecord, i: Any) -> GradedItem:
+        calls.append(r.item_id)
+        return grade_auto(r, i)
+
+    memo = GradeMemo(tmp_path / "cache.sqlite")
+    try:
+        first = memo.grade_all([(record, item)], counted)
+        again = memo.grade_all([(record, item)], counted)
+        assert len(calls) == 1 and again == first and first[0].status == "correct"
+        rekeyed = memo.grade_all([(record, item.model_copy(update={"answer": "C"}))], counted)
+        other = record.model_copy(update={"stages": [stage.model_copy(update={"reply": "(C)"})]})
+        replied = memo.grade_all([(other, item)], counted)
+    finally:
+        memo.close()
+    assert len(calls) == 3 and rekeyed[0].status == "incorrect" and replied[0].status == "incorrect"
+
+
+def test_only_complete_text_answers_are_memorable() -> None:
+    params = StageParams(temperature=0, max_tokens=5)
+    text = StageRecord(stage="response", messages=[{"role": "user", "content": "Q"}], params=params,
+                       reply="B")  # fmt: skip
+    parts = [{"type": "text", "text": "Q"}, {"type": "image_url", "image_url": {"url": "data:,"}}]
+    image = text.model_copy(update={"messages": [{"role": "user", "content": parts}]})
+    base = ItemRecord(exam_id="e", section_id="s", item_id="q", item_type="mc", status="ok", stages=[text])
+    assert memorable(base)
+    assert not memorable(base.model_copy(update={"stages": [image]}))
+    assert not memorable(base.model_copy(update={"status": "error"}))
+    assert not memorable(base.model_copy(update={"stages": [text.model_copy(update={"reply": " "})]}))
+    assert not memorable(base.model_copy(update={"item_type": "code"}))
+
+
+def test_a_damaged_memo_entry_is_asked_again_not_fatal(tmp_path: Path) -> None:
+    exam = write_mc_exam(tmp_path / "exams" / "small.yaml", 6)
+    cache = tmp_path / "cache.sqlite"
+    with ScriptedServer(responder=Recorder(exam)) as srv:
+        opts = RunOptions(paths=[exam.path], model="m", base_url=srv.base_url, out=tmp_path / "results",
+                          cache_path=cache)  # fmt: skip
+        run_exams(opts)
+        with sqlite3.connect(cache) as db:
+            db.execute("UPDATE payloads SET json='{\"torn' WHERE key LIKE 'item:%'")
+        forget(cache, "replies")
+        run_dir, counts = run_exams(opts)
+        assert counts.ok == exam.n_items and counts.requests == exam.n_items
+    asked = {m.group(0) for r in srv.requests[-exam.n_items :] if (m := MARKER.search(r.last_user or ""))}
+    assert asked == set(exam.answers)
+    assert len(RunFolder(run_dir).read_items()) == exam.n_items
