@@ -35,6 +35,11 @@ def forget(cache: Path, table: str, prefix: str = "") -> None:
         db.execute(f"DELETE FROM {table} WHERE key LIKE ?", (prefix + "%",))
 
 
+def options(exam: SmallExam, srv: ScriptedServer, tmp_path: Path) -> RunOptions:
+    return RunOptions(paths=[exam.path], model="m", base_url=srv.base_url, out=tmp_path / "results",
+                      cache_path=tmp_path / "cache.sqlite")  # fmt: skip
+
+
 def two_stage_exam(tmp_path: Path) -> tuple[SmallExam, Recorder]:
     exam = write_mc_exam(tmp_path / "exams" / "memo.yaml", 12, exam_id="memo", mode="letter_if_needed")
     return exam, Recorder(exam, vague={"QID-001", "QID-004"})
@@ -44,8 +49,7 @@ def test_a_rerun_from_the_item_memo_equals_one_from_the_request_cache(tmp_path: 
     exam, recorder = two_stage_exam(tmp_path)
     cache = tmp_path / "cache.sqlite"
     with ScriptedServer(responder=recorder) as srv:
-        opts = RunOptions(paths=[exam.path], model="m", base_url=srv.base_url, out=tmp_path / "results",
-                          cache_path=cache)  # fmt: skip
+        opts = options(exam, srv, tmp_path)
         run_exams(opts)
         sent = len(srv.requests)
         assert sent == exam.n_items + 2  # two vague explanations got the letter request
@@ -67,8 +71,7 @@ def test_a_changed_exam_or_template_is_not_served_from_the_memo(tmp_path: Path) 
     exam, recorder = two_stage_exam(tmp_path)
     cache = tmp_path / "cache.sqlite"
     with ScriptedServer(responder=recorder) as srv:
-        opts = RunOptions(paths=[exam.path], model="m", base_url=srv.base_url, out=tmp_path / "results",
-                          cache_path=cache)  # fmt: skip
+        opts = options(exam, srv, tmp_path)
         run_exams(opts)
         forget(cache, "replies")
         # One question edited: the exam's hash changes, so no item of it comes from the memo.
@@ -137,8 +140,7 @@ def test_a_damaged_memo_entry_is_asked_again_not_fatal(tmp_path: Path) -> None:
     exam = write_mc_exam(tmp_path / "exams" / "small.yaml", 6)
     cache = tmp_path / "cache.sqlite"
     with ScriptedServer(responder=Recorder(exam)) as srv:
-        opts = RunOptions(paths=[exam.path], model="m", base_url=srv.base_url, out=tmp_path / "results",
-                          cache_path=cache)  # fmt: skip
+        opts = options(exam, srv, tmp_path)
         run_exams(opts)
         with sqlite3.connect(cache) as db:
             db.execute("UPDATE payloads SET json='{\"torn' WHERE key LIKE 'item:%'")
