@@ -30,7 +30,7 @@ from pathlib import Path
 from examharness import __version__
 from examharness.cache import RequestCache
 from examharness.exam import Item, MCItem, MultiSelectItem, NumericItem
-from examharness.records import GradedItem, ItemRecord, SectionSampling
+from examharness.records import GradedItem, ItemRecord, SectionSampling, now
 
 GRADE_SOURCES = ("grading.py", "records.py", "exam.py", "extract")
 ITEM_SOURCES = ("prompts.py", "runner.py", "records.py", "exam.py", "cache.py", "backends/base.py")
@@ -150,7 +150,9 @@ def memorable(record: ItemRecord) -> bool:
             )  # fmt: skip
 
 
-def as_cached(record: ItemRecord) -> str:
-    """The record as a rerun served from the cache writes it: every stage a cache hit."""
+def from_memo(line: str) -> ItemRecord:
+    """A stored record (the ``items.jsonl`` line it was first written as) as a rerun served from
+    the cache writes it: every stage a cache hit. Raises ``ValidationError`` for a damaged entry."""
+    record = ItemRecord.model_validate_json(line)
     stages = [s.model_copy(update={"cached": True, "attempts": 0, "latency_s": 0.0}) for s in record.stages]
-    return record.model_copy(update={"stages": stages}).model_dump_json()
+    return record.model_copy(update={"stages": stages, "finished_at": now()})

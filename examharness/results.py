@@ -182,9 +182,12 @@ class JsonlAppender:
         except OSError as err:
             raise _cannot(path, "write", err) from None
 
-    def append(self, model: BaseModel) -> None:
-        self._f.write(model.model_dump_json() + "\n")
+    def append(self, model: BaseModel) -> str:
+        """Write one record; returns its JSON (without the newline)."""
+        line = model.model_dump_json()
+        self._f.write(line + "\n")
         self._f.flush()
+        return line
 
     def close(self) -> None:
         self._f.flush()

@@ -35,9 +35,9 @@ from examharness.code.sandbox import SandboxError
 from examharness.errors import RunAborted
 from examharness.exam import CodeItem, Item, LoadedExam, MCItem, MultiSelectItem, Section
 from examharness.extract import extract_choice, extract_numeric
-from examharness.memo import as_cached, item_key, memorable, templates_digest
+from examharness.memo import from_memo, item_key, memorable, templates_digest
 from examharness.prompts import ANSWER_STOP, Renderer, answer_followup
-from examharness.records import ItemRecord, SectionSampling, StageRecord, now
+from examharness.records import ItemRecord, SectionSampling, StageRecord
 from examharness.results import RunFolder
 
 T = TypeVar("T")
@@ -373,8 +373,8 @@ async def run(
     executor = Executor() if any(isinstance(w.section.items[w.index], CodeItem) for w in todo) else None
     executing: set[asyncio.Task[None]] = set()
 
-    def finish(record: ItemRecord) -> None:
-        out.append(record)
+    def finish(record: ItemRecord) -> str:
+        line = out.append(record)
         remember(ctx, record.stages)
         counters.done += 1
         counters.ok += record.status == "ok"
@@ -382,6 +382,7 @@ async def run(
         counters.errors += record.status == "error"
         if on_progress is not None:
             on_progress(counters)
+        return line
 
     async def execute_then_finish(w: WorkItem, record: ItemRecord) -> None:
         assert executor is not None
@@ -395,26 +396,29 @@ async def run(
         known = await cache.get_payloads(list(keys.values())) if cache is not None else {}
         for w in [w for w in todo if keys[id(w)] in known]:
             try:
-                record = ItemRecord.model_validate_json(known[keys[id(w)]])
+                record = from_memo(known[keys[id(w)]])
             except ValidationError:  # a damaged entry: the item is asked (and stored) again
                 continue
             del keys[id(w)]
             counters.cached += len(record.stages)
-            finish(record.model_copy(update={"finished_at": now()}))
+            finish(record)
         todo = [w for w in todo if id(w) in keys]
+
+    def finish_and_keep(w: WorkItem, record: ItemRecord) -> None:
+        line = finish(record)
+        key = keys.get(id(w))
+        if key is not None and cache is not None and memorable(record):
+            cache.put_payload(key, line)
 
     async def one(w: WorkItem) -> None:
         record = await run_item(ctx, w)
-        key = keys.get(id(w))
-        if key is not None and cache is not None and memorable(record):
-            cache.put_payload(key, as_cached(record))
         if executor is not None and record.status != "error" and record.item_type == "code":
             # Programs run on worker threads; this worker goes on to its next request.
             task = asyncio.create_task(execute_then_finish(w, record))
             executing.add(task)
             task.add_done_callback(executing.discard)
         else:
-            finish(record)
+            finish_and_keep(w, record)
 
     try:
         await pool(todo, one, min(concurrency, backend.max_concurrency or concurrency))
