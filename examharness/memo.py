@@ -56,11 +56,13 @@ def grade_key(record: ItemRecord, item: Item) -> str | None:
     response, essays and code are graded by other means; errors cost nothing to grade)."""
     if record.status == "error" or not isinstance(item, MCItem | MultiSelectItem | NumericItem):
         return None
-    replies = [(s.reply, s.finish_reason) for s in record.stages]
-    payload = json.dumps([record.status, replies], ensure_ascii=False)
     h = hashlib.sha256(b"grade\0" + code_fingerprint().encode())
     h.update(item.model_dump_json().encode())
-    h.update(payload.encode("utf-8", "surrogatepass"))
+    h.update(f"\0{record.status}\0{len(record.stages)}".encode())
+    for s in record.stages:
+        reply = (s.reply or "").encode("utf-8", "surrogatepass")
+        h.update(f"\0{s.reply is None}\0{s.finish_reason}\0{len(reply)}\0".encode())
+        h.update(reply)
     return "grade:" + h.hexdigest()
 
 

@@ -150,6 +150,7 @@ class ItemOutcome(Model):
     """What a run's summary needs of an item record: read without the prompts and replies, which
     are nearly all of a large run's ``items.jsonl``."""
 
+    schema_version: SchemaVersion = SCHEMA_VERSION
     exam_id: str
     item_id: str
     status: ItemStatus

@@ -41,6 +41,7 @@ from examharness.records import (
     ItemRecord,
     RunConfig,
     RunScores,
+    SchemaVersion,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -61,10 +62,26 @@ def _read_bytes(path: Path) -> bytes:
 Prepare = Callable[[dict[str, Any]], None]
 
 
+def _versioned(model: type[BaseModel]) -> bool:
+    """Whether ``model`` itself refuses a ``schema_version`` this code does not read."""
+    field = model.model_fields.get("schema_version")
+    expected: object = SchemaVersion
+    return field is not None and field.annotation == expected
+
+
 def parse_model(path: Path, line: int | None, raw: bytes, model: type[M], prepare: Prepare | None = None,
                 ) -> M:  # fmt: skip
     """One JSON document (a whole file, or one JSONL line numbered ``line``) as ``model``;
-    ``prepare`` may trim the parsed data before it is validated."""
+    ``prepare`` may trim the parsed data before it is validated.
+
+    A well-formed document is validated straight from its bytes (fields the model does not have
+    are never turned into Python objects); any problem is diagnosed again step by step below, for
+    the one-line message that names it."""
+    if prepare is None and _versioned(model):
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError:
+            pass
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
