@@ -162,13 +162,15 @@ def grade_run(
     previous: dict[tuple[str, str], GradedItem], human: dict[tuple[str, str], GradedItem],
 ) -> list[GradedItem]:  # fmt: skip
     """Auto-grade every planned item of the run (an item with no record is an ``error``, "not
-    run"); keep ``previous`` grader-model grades of answers still ungraded; ``human`` grades
-    (by ``(exam_id, item_id)``) override everything."""
+    run"; a shard run plans only its shard's items); keep ``previous`` grader-model grades of
+    answers still ungraded; ``human`` grades (by ``(exam_id, item_id)``) override everything."""
     by_key = {r.key: r for r in records}
     graded: list[GradedItem] = []
     for ref in cfg.exams:
         loaded = exams[ref.id]
         for section, item in planned_items(loaded.exam, ref.n_items):
+            if cfg.shard is not None and not cfg.shard.holds(ref.id, section.id, item.id):
+                continue
             key = (ref.id, item.id)
             record = by_key.get(key)
             if record is None:
