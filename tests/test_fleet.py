@@ -5,6 +5,7 @@ each endpoint's own limit; one cache key serves the pool; per-endpoint counts re
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections import Counter
@@ -14,7 +15,10 @@ from typing import Any
 import pytest
 from conftest import Recorder, SmallExam, cli_env, examharness, write_mc_exam
 
-from examharness.records import RunConfig
+from examharness.backends.base import StageParams
+from examharness.backends.endpoints import EndpointStats
+from examharness.backends.fleet import FleetBackend
+from examharness.records import Endpoint, RunConfig
 from examharness.results import RunFolder
 from examharness.testing import Fault, ScriptedServer, every_request
 
@@ -182,3 +186,37 @@ def test_resume_keeps_the_pool(tmp_path: Path) -> None:
     stats = endpoint_stats(run_dir)
     assert sum(s["requests"] for s in stats.values()) == 11
     assert json.loads((run_dir / "run.json").read_text())["summary"]["sessions"] == 2
+
+
+
+def test_an_ejected_endpoint_comes_back_after_the_cool_down() -> None:
+    """The pool itself (real servers, real client): one failure ejects (``eject_after=1``); after
+    the cool-down the endpoint is sent requests again and answers them."""
+    warnings: list[str] = []
+    params = StageParams(temperature=0, max_tokens=8)
+
+    def fail_first(index: int, request: dict[str, Any], attempt: int) -> Fault | None:
+        return Fault.server_error() if index == 0 else None
+
+    async def session(flaky: str, steady: str) -> tuple[list[EndpointStats], list[EndpointStats]]:
+        pool = FleetBackend(model="m", endpoints=[Endpoint(url=flaky), Endpoint(url=steady)], api_key=None,
+                            timeout=10, concurrency=2, warn=warnings.append, eject_after=1, cool_down=0.3)
+        try:
+            for i in range(3):
+                await pool.complete([{"role": "user", "content": f"before {i}"}], params)
+            during = pool.stats()
+            await asyncio.sleep(0.4)
+            for i in range(4):
+                await pool.complete([{"role": "user", "content": f"after {i}"}], params)
+            return during, pool.stats()
+        finally:
+            await pool.aclose()
+
+    with ScriptedServer(faults=fail_first) as flaky, ScriptedServer() as steady:
+        flaky_url = flaky.base_url
+        during, after = asyncio.run(session(flaky_url, steady.base_url))
+    assert [s.ejected for s in during] == [True, False]
+    assert during[0].replies == 0 and during[1].replies == 3
+    assert [s.ejected for s in after] == [False, False]
+    assert after[0].replies >= 1 and after[0].replies + after[1].replies == 7
+    assert len(warnings) == 1 and flaky_url in warnings[0] and "0.3s" in warnings[0]

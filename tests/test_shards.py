@@ -110,25 +110,34 @@ def test_merge_refuses_runs_that_are_not_one_run(tmp_path: Path, exam: SmallExam
         s1_again = run_one(tmp_path, exam.path, srv.base_url, "again", "--shard", "1/2")
         s2_exam = run_one(tmp_path, other.path, srv2.base_url, "e2", "--shard", "2/2")
         s2_temp = run_one(tmp_path, exam.path, srv.base_url, "t2", "--shard", "2/2", "--temperature", "0.9")
-    cases = {
-        "model": [s1, s2_model],
-        "shard": [s1, s1_again],
-        "exams": [s1, s2_exam],
-        "sampling": [s1, s2_temp],
-        "runs": [s1],
-    }
-    for field, runs in cases.items():
-        done = merge(tmp_path, runs, f"merged-{field}")
-        lines = done.stderr.strip().splitlines()
-        assert done.returncode == 1 and len(lines) == 1, (field, done.stderr)
-        assert f": {field}: " in lines[0], (field, lines[0])
-        assert not (tmp_path / f"merged-{field}").exists()
-    partial = merge(tmp_path, [s2], "partial", "--allow-partial")
-    assert partial.returncode == 0, partial.stderr
-    assert "shards 1/2 missing" in partial.stderr
-    graded = RunFolder.open(tmp_path / "partial").read_grades()
-    assert len(graded) == N
-    assert sum(g.how == "not run" for g in graded.values()) == N - len(RunFolder.open(s2).read_items())
+        cases = {
+            "model": [s1, s2_model],
+            "shard": [s1, s1_again],
+            "exams": [s1, s2_exam],
+            "sampling": [s1, s2_temp],
+            "runs": [s1],
+        }
+        for field, runs in cases.items():
+            done = merge(tmp_path, runs, f"merged-{field}")
+            lines = done.stderr.strip().splitlines()
+            assert done.returncode == 1 and len(lines) == 1, (field, done.stderr)
+            assert f": {field}: " in lines[0], (field, lines[0])
+            assert not (tmp_path / f"merged-{field}").exists()
+
+        in_s2 = len(RunFolder.open(s2).read_items())
+        assert sum(e.items.total for e in RunFolder.open(s2).read_scores().exams) == in_s2  # its own items
+        partial = merge(tmp_path, [s2], "partial", "--allow-partial")
+        assert partial.returncode == 0, partial.stderr
+        assert "shards 1/2 missing" in partial.stderr
+        graded = RunFolder.open(tmp_path / "partial").read_grades()
+        assert len(graded) == N
+        assert sum(g.how == "not run" for g in graded.values()) == N - in_s2
+        before = len(srv.requests)
+        resumed = examharness("run", "--resume", str(tmp_path / "partial"), "--no-cache", "--bootstrap", "0",
+                              env=cli_env(tmp_path))  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr
+        assert len(srv.requests) - before >= N - in_s2  # the missing shard's items, asked now
+    assert len(RunFolder.open(tmp_path / "partial").read_items()) == N
     good = merge(tmp_path, [s2, s1], "joined")
     assert good.returncode == 0, good.stderr
     again = merge(tmp_path, [s1, s2], "joined")
