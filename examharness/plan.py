@@ -2,8 +2,9 @@
 
 Configuration is merged here and only here: the report's defaults < the exam's section
 ``sampling`` < options the user gave (each applied only when not ``None``). A resumed run keeps
-its own model, endpoint, seed, vision, limit and sampling; of the settings a session may change
-(concurrency, the key's variable, the prompts folder) it takes those the user gave.
+its own model, endpoint(s), seed, vision, limit, shard and sampling (a different ``--shard`` is
+refused); of the settings a session may change (concurrency, the key's variable, the prompts
+folder) it takes those the user gave.
 """
 
 from __future__ import annotations
