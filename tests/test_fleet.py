@@ -18,6 +18,7 @@ from conftest import Recorder, SmallExam, cli_env, examharness, write_mc_exam
 from examharness.backends.base import StageParams
 from examharness.backends.endpoints import EndpointStats
 from examharness.backends.fleet import FleetBackend
+from examharness.cli import main
 from examharness.records import Endpoint, RunConfig
 from examharness.results import RunFolder
 from examharness.testing import Fault, ScriptedServer, every_request
@@ -161,13 +162,16 @@ def test_one_refusing_endpoint_is_ejected_for_good(tmp_path: Path) -> None:
     ("http://127.0.0.1:1/v1 2 3\n", ":1: url: expected"),
     ("http://127.0.0.1:1/v1 0\n", ":1: max_concurrency:"),
 ])  # fmt: skip
-def test_bad_endpoints_file_is_one_line(tmp_path: Path, lines: str, where: str) -> None:
+def test_bad_endpoints_file_is_one_line(tmp_path: Path, lines: str, where: str,
+                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     exam = write_mc_exam(tmp_path / "exams" / "pool.yaml", 2)
     listed = tmp_path / "endpoints.txt"
     listed.write_text(lines)
-    code, stderr, _ = run_pool(tmp_path, exam, [f"@{listed}"])
+    code = main(["run", str(exam.path), "--model", "m", "--base-url", f"@{listed}",
+                 "--out", str(tmp_path / "results")])  # fmt: skip
+    stderr = capsys.readouterr().err.strip().splitlines()
     assert code == 1
-    assert len(stderr.strip().splitlines()) == 1 and f"{listed}{where}" in stderr, stderr
+    assert len(stderr) == 1 and stderr[0].startswith(f"{listed}{where}"), stderr
     assert not (tmp_path / "results").exists()
 
 
@@ -220,3 +224,13 @@ def test_an_ejected_endpoint_comes_back_after_the_cool_down() -> None:
     assert [s.ejected for s in after] == [False, False]
     assert after[0].replies >= 1 and after[0].replies + after[1].replies == 7
     assert len(warnings) == 1 and flaky_url in warnings[0] and "0.3s" in warnings[0]
+
+
+def test_an_endpoint_given_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exam = write_mc_exam(tmp_path / "exams" / "pool.yaml", 2)
+    listed = tmp_path / "endpoints.txt"
+    listed.write_text("http://127.0.0.1:9/v1 4\n")
+    code = main(["run", str(exam.path), "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+                 "--base-url", f"@{listed}", "--out", str(tmp_path / "results")])  # fmt: skip
+    stderr = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and stderr == ["command line: --base-url: endpoint given twice: http://127.0.0.1:9/v1"]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from conftest import Recorder, SmallExam, cli_env, examharness, write_mc_exam
 
+from examharness.cli import main
 from examharness.records import ItemRecord
 from examharness.results import RunFolder
 from examharness.shards import Shard, parse_shard, shard_number
@@ -22,17 +23,29 @@ from examharness.testing import ScriptedServer
 N = 40
 
 
-def run_one(tmp_path: Path, exam: Path, url: str, out: str, *more: str, model: str = "m") -> Path:
-    done = examharness("run", str(exam), "--model", model, "--base-url", url, "--out", str(tmp_path / out),
-                       "--no-cache", "--bootstrap", "200", *more, env=cli_env(tmp_path))  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return Path(done.stdout.strip().splitlines()[-1])
+def run_one(tmp_path: Path, exam: Path, url: str, out: str, *more: str, model: str = "m",
+            score: bool = True) -> Path:  # fmt: skip
+    """``examharness run`` in this process (the same code as the command, without the start-up)."""
+    scoring = ["--bootstrap", "200"] if score else ["--no-score"]
+    (tmp_path / out).mkdir(parents=True, exist_ok=True)
+    code = main(["run", str(exam), "--model", model, "--base-url", url, "--out", str(tmp_path / out),
+                 "--no-cache", *scoring, *more])  # fmt: skip
+    assert code == 0
+    return next((tmp_path / out).iterdir())
 
 
 def merge(tmp_path: Path, runs: list[Path], out: str, *more: str) -> subprocess.CompletedProcess[str]:
     done = examharness("merge", *map(str, runs), "--out", str(tmp_path / out), *more, env=cli_env(tmp_path))
     assert "Traceback" not in done.stderr
     return done
+
+
+def merge_here(capsys: pytest.CaptureFixture[str], tmp_path: Path, runs: list[Path], out: str, *more: str,
+               ) -> tuple[int, list[str]]:  # fmt: skip
+    """``examharness merge`` in this process: the exit code and the lines on stderr."""
+    capsys.readouterr()
+    code = main(["merge", *map(str, runs), "--out", str(tmp_path / out), *more])
+    return code, capsys.readouterr().err.strip().splitlines()
 
 
 def without_timings(record: ItemRecord) -> dict[str, Any]:
@@ -56,7 +69,7 @@ def test_four_shards_merged_equal_one_run(tmp_path: Path, exam: SmallExam) -> No
     with ScriptedServer(responder=recorder) as srv:
         whole = run_one(tmp_path, exam.path, srv.base_url, "whole")
         asked_whole = len(srv.requests)
-        shards = [run_one(tmp_path, exam.path, srv.base_url, f"s{i}", "--shard", f"{i}/4")
+        shards = [run_one(tmp_path, exam.path, srv.base_url, f"s{i}", "--shard", f"{i}/4", score=False)
                   for i in range(1, 5)]  # fmt: skip
         assert len(srv.requests) == 2 * asked_whole  # the shards together asked what the one run asked
     sizes = [len(RunFolder.open(s).read_items()) for s in shards]
@@ -102,14 +115,19 @@ def test_a_shard_resumes_its_own_items(tmp_path: Path, exam: SmallExam) -> None:
     assert len(conflict.stderr.strip().splitlines()) == 1 and "--shard" in conflict.stderr
 
 
-def test_merge_refuses_runs_that_are_not_one_run(tmp_path: Path, exam: SmallExam) -> None:
-    other = write_mc_exam(tmp_path / "exams2" / "other.yaml", N, exam_id="other", mode="letter_if_needed")
+def test_merge_refuses_runs_that_are_not_one_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    n = 12
+    exam = write_mc_exam(tmp_path / "exams" / "small.yaml", n, mode="single")
+    other = write_mc_exam(tmp_path / "exams2" / "other.yaml", n, exam_id="other", mode="single")
     with ScriptedServer(responder=Recorder(exam)) as srv, ScriptedServer(responder=Recorder(other)) as srv2:
-        s1, s2 = (run_one(tmp_path, exam.path, srv.base_url, f"s{i}", "--shard", f"{i}/2") for i in (1, 2))
-        s2_model = run_one(tmp_path, exam.path, srv.base_url, "m2", "--shard", "2/2", model="other-model")
-        s1_again = run_one(tmp_path, exam.path, srv.base_url, "again", "--shard", "1/2")
-        s2_exam = run_one(tmp_path, other.path, srv2.base_url, "e2", "--shard", "2/2")
-        s2_temp = run_one(tmp_path, exam.path, srv.base_url, "t2", "--shard", "2/2", "--temperature", "0.9")
+        url = srv.base_url
+        s1 = run_one(tmp_path, exam.path, url, "s1", "--shard", "1/2", score=False)
+        s2 = run_one(tmp_path, exam.path, url, "s2", "--shard", "2/2")
+        s2_model = run_one(tmp_path, exam.path, url, "m2", "--shard", "2/2", model="other-model", score=False)
+        s1_again = run_one(tmp_path, exam.path, url, "again", "--shard", "1/2", score=False)
+        s2_exam = run_one(tmp_path, other.path, srv2.base_url, "e2", "--shard", "2/2", score=False)
+        hotter = ("--shard", "2/2", "--temperature", "0.9")
+        s2_temp = run_one(tmp_path, exam.path, url, "t2", *hotter, score=False)
         cases = {
             "model": [s1, s2_model],
             "shard": [s1, s1_again],
@@ -118,41 +136,35 @@ def test_merge_refuses_runs_that_are_not_one_run(tmp_path: Path, exam: SmallExam
             "runs": [s1],
         }
         for field, runs in cases.items():
-            done = merge(tmp_path, runs, f"merged-{field}")
-            lines = done.stderr.strip().splitlines()
-            assert done.returncode == 1 and len(lines) == 1, (field, done.stderr)
+            code, lines = merge_here(capsys, tmp_path, runs, f"merged-{field}")
+            assert code == 1 and len(lines) == 1, (field, lines)
             assert f": {field}: " in lines[0], (field, lines[0])
             assert not (tmp_path / f"merged-{field}").exists()
 
         in_s2 = len(RunFolder.open(s2).read_items())
         assert sum(e.items.total for e in RunFolder.open(s2).read_scores().exams) == in_s2  # its own items
-        partial = merge(tmp_path, [s2], "partial", "--allow-partial")
-        assert partial.returncode == 0, partial.stderr
-        assert "shards 1/2 missing" in partial.stderr
+        code, lines = merge_here(capsys, tmp_path, [s2], "partial", "--allow-partial", "--bootstrap", "0")
+        assert code == 0 and lines and "shards 1/2 missing" in lines[0], lines
         graded = RunFolder.open(tmp_path / "partial").read_grades()
-        assert len(graded) == N
-        assert sum(g.how == "not run" for g in graded.values()) == N - in_s2
+        assert len(graded) == n
+        assert sum(g.how == "not run" for g in graded.values()) == n - in_s2
         before = len(srv.requests)
-        resumed = examharness("run", "--resume", str(tmp_path / "partial"), "--no-cache", "--bootstrap", "0",
-                              env=cli_env(tmp_path))  # fmt: skip
-        assert resumed.returncode == 0, resumed.stderr
-        assert len(srv.requests) - before >= N - in_s2  # the missing shard's items, asked now
-    assert len(RunFolder.open(tmp_path / "partial").read_items()) == N
-    good = merge(tmp_path, [s2, s1], "joined")
-    assert good.returncode == 0, good.stderr
-    again = merge(tmp_path, [s1, s2], "joined")
-    assert again.returncode == 1 and "--out" in again.stderr
+        assert main(["run", "--resume", str(tmp_path / "partial"), "--no-cache", "--bootstrap", "0"]) == 0
+        assert len(srv.requests) - before >= n - in_s2  # the missing shard's items, asked now
+    assert len(RunFolder.open(tmp_path / "partial").read_items()) == n
+    assert merge_here(capsys, tmp_path, [s2, s1], "joined", "--no-score")[0] == 0
+    code, lines = merge_here(capsys, tmp_path, [s1, s2], "joined")
+    assert code == 1 and len(lines) == 1 and "--out" in lines[0], lines
 
 
 @pytest.mark.parametrize("value", ["0/4", "5/4", "1/0", "a/b", "2", "-1/4", "1/4/2"])
-def test_bad_shard_is_one_line(tmp_path: Path, value: str) -> None:
+def test_bad_shard_is_one_line(tmp_path: Path, value: str, capsys: pytest.CaptureFixture[str]) -> None:
     write_mc_exam(tmp_path / "exam.yaml", 2)
-    done = examharness("run", str(tmp_path / "exam.yaml"), "--model", "m", "--base-url", "http://127.0.0.1:1/v1",
-                       "--shard", value, "--out", str(tmp_path / "results"),
-                       env=cli_env(tmp_path))  # fmt: skip
-    assert done.returncode != 0 and "Traceback" not in done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--shard" in lines[0], done.stderr
+    code = main(["run", str(tmp_path / "exam.yaml"), "--model", "m", "--base-url", "http://127.0.0.1:1/v1",
+                 f"--shard={value}", "--out", str(tmp_path / "results")])  # fmt: skip
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(lines) == 1 and "--shard" in lines[0], lines
     assert not (tmp_path / "results").exists()
 
 
