@@ -11,6 +11,7 @@ shards' costs (requests, tokens, sessions, machine time) and per-endpoint counts
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from examharness.grading import planned_items
 from examharness.outcome import COSTS, run_summary
 from examharness.records import ItemRecord, RunConfig, now
 from examharness.results import RunFolder, load_run_exams
+from examharness.runlock import run_folder_lock
 from examharness.runner import Counters
 from examharness.shards import Shard
 
@@ -103,8 +105,21 @@ def _summary(out: RunFolder, cfgs: list[RunConfig]) -> dict[str, Any]:
 
 def merge_runs(paths: list[Path], out: Path, *, allow_partial: bool = False,
                warn: Callable[[str], None] = print) -> Path:  # fmt: skip
-    """Write the merged run folder ``out`` (which must not exist, or be empty); returns it."""
+    """Write the merged run folder ``out`` (which must not exist, or be empty); returns it.
+    A shard run another process is still writing is refused (its writer lock is held)."""
     folders = [RunFolder.open(p) for p in paths]
+    resolved = [p.resolve() for p in paths]
+    twice = next((p for p, r in zip(paths, resolved, strict=True) if resolved.count(r) > 1), None)
+    if twice is not None:
+        raise InputError.one(twice, None, "runs", "run given twice")
+    with contextlib.ExitStack() as locks:
+        for p in paths:
+            locks.enter_context(run_folder_lock(p))
+        return _merge(folders, paths, out, allow_partial, warn)
+
+
+def _merge(folders: list[RunFolder], paths: list[Path], out: Path, allow_partial: bool,
+           warn: Callable[[str], None]) -> Path:  # fmt: skip
     cfgs = [f.read_config() for f in folders]
     for cfg, path in zip(cfgs[1:], paths[1:], strict=True):
         _same_run(cfgs[0], cfg, path)

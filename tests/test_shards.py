@@ -17,6 +17,7 @@ from conftest import Recorder, SmallExam, cli_env, examharness, write_mc_exam
 from examharness.cli import main
 from examharness.records import ItemRecord
 from examharness.results import RunFolder
+from examharness.runlock import run_folder_lock
 from examharness.shards import Shard, parse_shard, shard_number
 from examharness.testing import ScriptedServer
 
@@ -140,6 +141,10 @@ def test_merge_refuses_runs_that_are_not_one_run(tmp_path: Path, capsys: pytest.
             assert code == 1 and len(lines) == 1, (field, lines)
             assert f": {field}: " in lines[0], (field, lines[0])
             assert not (tmp_path / f"merged-{field}").exists()
+        assert merge_here(capsys, tmp_path, [s1, s2, s1], "thrice") == (1, [f"{s1}: runs: run given twice"])
+        with run_folder_lock(s2):  # a shard still being written
+            code, lines = merge_here(capsys, tmp_path, [s1, s2], "busy")
+        assert code == 1 and len(lines) == 1 and "is writing this run folder" in lines[0], lines
 
         in_s2 = len(RunFolder.open(s2).read_items())
         assert sum(e.items.total for e in RunFolder.open(s2).read_scores().exams) == in_s2  # its own items
