@@ -43,3 +43,4 @@ bench: setup-dev
 	$(BIN)/python bench/bench_contamination.py
 	$(BIN)/python bench/bench_extract.py --baseline 6117533
 	$(BIN)/python bench/bench_cli.py
+	$(BIN)/python bench/bench_fleet.py

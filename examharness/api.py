@@ -16,6 +16,7 @@ from pathlib import Path
 
 from examharness import __version__
 from examharness.backends.base import ChatBackend
+from examharness.backends.fleet import attempt_deadline, with_pool_stats
 from examharness.backends.select import open_backend
 from examharness.cache import Warn, default_cache_path, open_cache
 from examharness.code.scores import code_items, run_pass_rates
@@ -110,14 +111,15 @@ def run_exams(
         work, refs = plan_work(exams, opts, before.exams if before else None)
         prompts_dir = str(opts.prompts_dir.resolve()) if opts.prompts_dir else None
         backend, kind = stack.enter_context(
-            open_backend(opts.model, opts.base_url, opts.key_env, opts.timeout)
+            open_backend(opts.model, opts.base_url, opts.key_env, opts.timeout, endpoints=opts.endpoints,
+                         concurrency=opts.workers, warn=warn)
         )
         cfg = RunConfig(
             run_id=run_dir.name, examharness_version=__version__, packages=_packages(),
             model=backend.model, base_url=backend.base_url if kind == "openai" else None,
             backend=kind, seed=opts.seed, vision=opts.vision,
             concurrency=opts.workers, limit=opts.limit, exams=refs, api_key_env=opts.key_env,
-            prompts_dir=prompts_dir, edition=opts.edition,
+            prompts_dir=prompts_dir, edition=opts.edition, endpoints=opts.endpoints, shard=opts.shard,
         ) if before is None else before.model_copy(update={
             "concurrency": opts.workers, "api_key_env": opts.key_env, "prompts_dir": prompts_dir,
         })  # fmt: skip
@@ -137,6 +139,7 @@ def run_exams(
             raise RunInterrupted(run_dir) from None
         finally:
             summary = run_summary(folder, before.summary if before else {}, counters, stopped=stopped)
+            summary = with_pool_stats(summary, before.summary if before else {}, backend)
             folder.write_config(cfg.model_copy(update={"finished_at": now(), "summary": summary}))
     return run_dir, counters
 
@@ -148,13 +151,15 @@ def _session(
     """Ask every unfinished item once, with the cache (if usable) open for the session."""
     cache = open_cache(opts.cache_path or default_cache_path(), warn) if opts.use_cache else None
 
+    deadline = attempt_deadline(backend, opts.timeout)
+
     async def go() -> None:
         try:
             await run(
                 work, run_dir=run_dir, backend=backend, cache=cache,
                 renderer=Renderer(vision=opts.vision, user_dir=opts.prompts_dir),
                 concurrency=opts.workers, seed=opts.seed,
-                retry=RetryPolicy(max_attempts=opts.max_attempts, timeout=opts.timeout),
+                retry=RetryPolicy(max_attempts=opts.max_attempts, timeout=deadline),
                 resume=opts.resume is not None, retry_errors=opts.retry_errors,
                 on_progress=on_progress, counters=counters,
             )  # fmt: skip

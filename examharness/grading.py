@@ -164,12 +164,13 @@ def grade_run(
     memo: GradeMemo | None = None,
 ) -> list[GradedItem]:  # fmt: skip
     """Auto-grade every planned item of the run (an item with no record is an ``error``, "not
-    run"); keep ``previous`` grader-model grades of answers still ungraded; ``human`` grades
-    (by ``(exam_id, item_id)``) override everything. ``memo`` serves grades of replies graded
-    before (:mod:`examharness.memo`)."""
+    run"; a shard run plans only its shard's items); keep ``previous`` grader-model grades of
+    answers still ungraded; ``human`` grades (by ``(exam_id, item_id)``) override everything.
+    ``memo`` serves grades of replies graded before (:mod:`examharness.memo`)."""
     by_key = {r.key: r for r in records}
     planned = [(ref.id, section, item) for ref in cfg.exams
-               for section, item in planned_items(exams[ref.id].exam, ref.n_items)]  # fmt: skip
+               for section, item in planned_items(exams[ref.id].exam, ref.n_items)
+               if cfg.shard is None or cfg.shard.holds(ref.id, section.id, item.id)]  # fmt: skip
     pairs = [(by_key[(e, item.id)], item) for e, _, item in planned if (e, item.id) in by_key]
     auto = iter(memo.grade_all(pairs, grade_auto) if memo is not None else [grade_auto(*p) for p in pairs])
     graded: list[GradedItem] = []

@@ -19,7 +19,8 @@ from examharness.runner import Counters
 
 TOP_REASONS = 5
 _ATTEMPTS = re.compile(r" \(after \d+ attempts?[^)]*\)$")
-_COSTS = ("requests_sent", "cache_hits", "retries", "prompt_tokens", "completion_tokens", "elapsed_s")
+COSTS = ("requests_sent", "cache_hits", "retries", "prompt_tokens", "completion_tokens", "elapsed_s")
+"""The summary keys a run adds up over its sessions (and a merged run over its shards)."""
 
 
 def error_reasons(records: list[ItemOutcome]) -> dict[str, int]:
@@ -42,7 +43,7 @@ def run_summary(
         "letter_requests": sum(any(st.stage == "answer" for st in r.stages) for r in records),
         "sessions": int(before.get("sessions", 1 if before else 0)) + 1,
     }
-    for key in _COSTS:
+    for key in COSTS:
         summary[key] = round(float(before.get(key, 0)) + float(now_[key]), 3)
         if key != "elapsed_s":
             summary[key] = int(summary[key])

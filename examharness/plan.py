@@ -2,8 +2,9 @@
 
 Configuration is merged here and only here: the report's defaults < the exam's section
 ``sampling`` < options the user gave (each applied only when not ``None``). A resumed run keeps
-its own model, endpoint, seed, vision, limit and sampling; of the settings a session may change
-(concurrency, the key's variable, the prompts folder) it takes those the user gave.
+its own model, endpoint(s), seed, vision, limit, shard and sampling (a different ``--shard`` is
+refused); of the settings a session may change (concurrency, the key's variable, the prompts
+folder) it takes those the user gave.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from pydantic import BaseModel
 from examharness.errors import InputError
 from examharness.exam import LoadedExam, Section, find_exam_files, load_exam
 from examharness.prompts import template_dirs, template_hash
-from examharness.records import ExamRef, RunConfig, SectionSampling
+from examharness.records import Endpoint, ExamRef, RunConfig, SectionSampling
 from examharness.runner import WorkItem
+from examharness.shards import Shard
 
 DEFAULT_CONCURRENCY = 8
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -32,6 +34,8 @@ class RunOptions(BaseModel):
     paths: list[Path] = []
     model: str | None = None
     base_url: str | None = None
+    endpoints: list[Endpoint] = []
+    """Several ``--base-url``: the endpoint pool (``base_url`` is then None)."""
     api_key_env: str | None = None
     concurrency: int | None = None
     limit: int | None = None
@@ -54,6 +58,8 @@ class RunOptions(BaseModel):
     """The run folder's name under ``out``; default a timestamp, the model and a random suffix."""
     edition: int | None = None
     """``--edition``: the scale edition (test or table year) to score with; kept in ``run.json``."""
+    shard: Shard | None = None
+    """``--shard I/N``: ask only this slice of the items; kept in ``run.json``."""
 
     @property
     def workers(self) -> int:
@@ -92,9 +98,14 @@ def resume_options(opts: RunOptions, cfg: RunConfig) -> RunOptions:
     stored = {"concurrency": cfg.concurrency, "api_key_env": cfg.api_key_env,
               "prompts_dir": Path(cfg.prompts_dir) if cfg.prompts_dir else None}  # fmt: skip
     given = {k: v for k, v in opts.model_dump(include=set(stored)).items() if v is not None}
+    if opts.shard is not None and opts.shard != cfg.shard:
+        run_shard = f"shard {cfg.shard}" if cfg.shard else "no shard"
+        raise InputError.one(opts.resume or cfg.run_id, None, "--shard",
+                             f"the run was started with {run_shard}; resume it without --shard")  # fmt: skip
     return opts.model_copy(update={
-        "model": None if cfg.backend == "local" else cfg.model, "base_url": cfg.base_url,
-        "seed": cfg.seed, "vision": cfg.vision, "limit": cfg.limit, **stored, **given,
+        "model": None if cfg.backend == "local" else cfg.model,
+        "base_url": None if cfg.endpoints else cfg.base_url, "endpoints": cfg.endpoints,
+        "seed": cfg.seed, "vision": cfg.vision, "limit": cfg.limit, "shard": cfg.shard, **stored, **given,
     })  # fmt: skip
 
 
@@ -110,7 +121,9 @@ def new_run_dir(opts: RunOptions) -> Path:
 def plan_work(
     exams: list[LoadedExam], opts: RunOptions, recorded: list[ExamRef] | None = None
 ) -> tuple[list[WorkItem], list[ExamRef]]:
-    """Work items and their exam records; a resumed run keeps the sampling it started with."""
+    """Work items and their exam records; a resumed run keeps the sampling it started with.
+    With ``opts.shard`` only that shard's items are work; ``n_items`` still counts the planned
+    (limited) items of the whole run, so shards agree with each other and with the merged run."""
     before = {ref.id: ref.sampling for ref in recorded or []}
     work: list[WorkItem] = []
     refs: list[ExamRef] = []
@@ -120,7 +133,9 @@ def plan_work(
         sampling = before.get(exam.id) or {s.id: resolve_sampling(s, opts) for s in exam.sections}
         items = [(s, i) for s in exam.sections for i in range(len(s.items))]
         items = items[: opts.limit] if opts.limit is not None else items
-        work.extend(WorkItem(loaded, s, i, sampling[s.id]) for s, i in items)
+        shard = opts.shard
+        work.extend(WorkItem(loaded, s, i, sampling[s.id]) for s, i in items
+                    if shard is None or shard.holds(exam.id, s.id, s.items[i].id))  # fmt: skip
         refs.append(ExamRef(
             id=exam.id, title=exam.title, path=str(loaded.path.resolve()),
             content_hash=loaded.content_hash, n_items=len(items), scale=exam.scoring.scale_name,

@@ -26,6 +26,7 @@ from examharness.backends.base import Message, StageParams, Usage
 from examharness.code.models import CodeSample, PassCount
 from examharness.code.scores import SectionPassAtK
 from examharness.scoring import PercentileRange, ScoreIntervals
+from examharness.shards import Shard
 
 SCHEMA_VERSION: Literal[1] = 1
 SchemaVersion = Literal[1]
@@ -70,6 +71,13 @@ class SectionSampling(Model):
     """Code sections: programs sampled per item (request ``i`` is sent with seed ``seed + i``)."""
 
 
+class Endpoint(Model):
+    """One endpoint of a pool: its base URL and, optionally, its own concurrency limit."""
+
+    url: str
+    max_concurrency: int | None = None
+
+
 class ExamRef(Model):
     id: str
     title: str
@@ -103,6 +111,13 @@ class RunConfig(Model):
     edition: int | None = None
     """``--edition``: the scale edition (test or table year) to score with; None = newest."""
     exams: list[ExamRef]
+    endpoints: list[Endpoint] = []
+    """A run on an endpoint pool (``--base-url`` given several times): its endpoints; ``base_url``
+    is then the pool's cache identity, the sorted URLs joined by spaces."""
+    shard: Shard | None = None
+    """``run --shard I/N``: the slice of the items this run asks (:mod:`examharness.shards`)."""
+    merged_from: list[str] = []
+    """``merge``: the run ids of the shard runs this run was joined from."""
     summary: dict[str, Any] = {}
 
 

@@ -286,7 +286,11 @@ class RunFolder:
                 f.write(kept)
         except OSError as err:
             raise _cannot(self.file(DAMAGED_ITEMS_FILE), "write", err) from None
-        _write_text(path, "".join(r.model_dump_json() + "\n" for r in lines.records))
+        self.write_items(lines.records)
+
+    def write_items(self, records: Iterable[ItemRecord]) -> None:
+        """A whole ``items.jsonl`` at once, atomically (a merged run's, or one set to rights)."""
+        _write_text(self.file(ITEMS_FILE), "".join(r.model_dump_json() + "\n" for r in records))
 
     def append_items(self) -> JsonlAppender:
         return JsonlAppender(self.file(ITEMS_FILE))

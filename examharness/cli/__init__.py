@@ -35,6 +35,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
     return {
         "validate": commands.validate, "list": commands.list_exams, "render": commands.render,
         "import": commands.import_bank, "run": commands.run, "score": commands.score,
+        "merge": commands.merge,
         "report": views.report, "compare": views.compare, "chart": views.chart,
         "grade": views.grade, "contamination": views.contamination, "translate": languages.translate,
         "loss": scaling.loss_command, "scaling": scaling.scaling_command,

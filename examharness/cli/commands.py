@@ -143,10 +143,18 @@ def _check_limits(args: argparse.Namespace) -> None:
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
+    """One plain ``--base-url`` is ``base_url``; several (or a file) are the endpoint pool."""
     from examharness.api import RunOptions
+    from examharness.backends.endpoints import parse_base_urls
+    from examharness.shards import parse_shard
 
+    endpoints = parse_base_urls(args.base_url) if args.base_url else []
+    base_url = None
+    if len(endpoints) == 1 and endpoints[0].max_concurrency is None:
+        base_url, endpoints = endpoints[0].url, []
     return RunOptions(
-        paths=args.paths, model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
+        paths=args.paths, model=args.model, base_url=base_url, endpoints=endpoints,
+        shard=parse_shard(args.shard) if args.shard is not None else None, api_key_env=args.api_key_env,
         concurrency=args.concurrency, limit=args.limit, seed=args.seed, vision=not args.no_vision,
         use_cache=not args.no_cache, cache_path=args.cache, out=args.out, resume=args.resume,
         retry_errors=args.retry_errors, mc_mode=args.mc_mode, temperature=args.temperature,
@@ -175,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
     opts = run_options(args)
     with progress_display() as on_progress:
         run_dir, counters = run_exams(opts, on_progress)
+    from examharness.backends.endpoints import describe_endpoints
     from examharness.outcome import describe_errors, exit_code
     from examharness.results import RunFolder
 
@@ -187,6 +196,9 @@ def run(args: argparse.Namespace) -> int:
         f"{session['cache_hits']} from cache, {session['elapsed_s']:.1f}s",
         file=sys.stderr,
     )
+    pool = describe_endpoints(total)
+    if pool:
+        print("endpoints:\n" + "\n".join(pool), file=sys.stderr)
     reasons = describe_errors(total)
     if reasons:
         print("top error reasons:\n" + "\n".join(reasons), file=sys.stderr)
@@ -209,4 +221,20 @@ def score(args: argparse.Namespace) -> int:
     scores = score_run(args.run_dir, grader=grader, scale_dirs=args.scales, n_boot=args.bootstrap,
                        cache_path=args.cache, edition=args.edition)  # fmt: skip
     print_summary(scores)
+    return 0
+
+
+def merge(args: argparse.Namespace) -> int:
+    """Join shard runs into one run folder, then score it as ``score`` does."""
+    from examharness.api import score_run
+    from examharness.merge import merge_runs
+    from examharness.report import print_summary
+
+    def warn(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    run_dir = merge_runs(args.runs, args.out, allow_partial=args.allow_partial, warn=warn)
+    if not args.no_score:
+        print_summary(score_run(run_dir, n_boot=args.bootstrap))
+    print(run_dir)
     return 0

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from examharness.cli.commands import print_json
 from examharness.errors import InputError
@@ -34,7 +35,18 @@ def report(args: argparse.Namespace) -> int:
         print_json(views.report_json(scores))
     else:
         views.print_report(scores, sections=args.sections)
+        _print_endpoints(args.run_dir)
     return 0
+
+
+def _print_endpoints(run_dir: Path) -> None:
+    """An endpoint pool's per-endpoint counts, from ``run.json``'s summary."""
+    from examharness.backends.endpoints import describe_endpoints
+    from examharness.results import RunFolder
+
+    lines = describe_endpoints(RunFolder.open(run_dir).read_config().summary)
+    if lines:
+        print("endpoints:\n" + "\n".join(lines))
 
 
 def compare(args: argparse.Namespace) -> int:

@@ -128,12 +128,14 @@ class Reply(NamedTuple):
     ``data`` None drops the connection, unless ``silent``: then nothing is ever sent and the
     connection stays open until the client gives up. ``drip`` > 0 sends the reply one byte per
     ``drip`` seconds (a server that is alive but never finishes), then closes the connection.
+    ``done`` (optional) is called once the reply has gone out or the connection has closed.
     """
 
     data: bytes | None
     delay: float = 0.0
     drip: float = 0.0
     silent: bool = False
+    done: Callable[[], None] | None = None
 
 
 def parse_request(buffer: bytearray) -> tuple[Request, int] | None:
@@ -185,6 +187,8 @@ class Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._pending: asyncio.Handle | None = None
         """The scheduled parse or reply; None while waiting for bytes."""
+        self._done: Callable[[], None] | None = None
+        """The answered request's :attr:`Reply.done`, until its reply is out."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -202,7 +206,13 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.close()
 
+    def _finished(self) -> None:
+        done, self._done = self._done, None
+        if done is not None:
+            done()
+
     def close(self) -> None:
+        self._finished()
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
@@ -222,6 +232,7 @@ class Connection(asyncio.Protocol):
         request, size = parsed
         del self._buffer[:size]
         reply = self._answer(request, self._number)
+        self._done = reply.done
         if reply.silent:
             self._buffer.clear()
             self._pending = self._loop.call_later(_SILENT_FOR, self.close)
@@ -252,6 +263,7 @@ class Connection(asyncio.Protocol):
         if self._transport is None or self._transport.is_closing():
             return
         self._transport.write(reply)
+        self._finished()
         if not keep_alive:
             self.close()
         elif self._buffer:

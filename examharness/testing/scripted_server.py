@@ -93,6 +93,7 @@ class ScriptedServer:
         self._log: list[RequestRecord] = []
         self._attempts: Counter[str] = Counter()
         self._connections = 0
+        self._in_flight = self._peak = 0
         self._open: set[Connection] = set()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -130,6 +131,13 @@ class ScriptedServer:
                     if r.prompt_hash is not None and r.status == 200 and r.fault is None
                 )
             )
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most chat requests this server held at once (read, reply not yet sent): what a
+        client's concurrency limit for this server must keep under."""
+        with self._lock:
+            return self._peak
 
     def __enter__(self) -> ScriptedServer:
         self.start()
@@ -247,6 +255,17 @@ class ScriptedServer:
         return self._chat(http, request, connection, self._chat_body if chat else self._logprob_body)
 
     def _chat(self, http: Request, request: dict[str, Any], connection: int, make_body: BodyMaker) -> Reply:
+        """:meth:`_reply`, counted in flight until it is sent."""
+        with self._lock:
+            self._in_flight += 1
+            self._peak = max(self._peak, self._in_flight)
+        return self._reply(http, request, connection, make_body)._replace(done=self._sent)
+
+    def _sent(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def _reply(self, http: Request, request: dict[str, Any], connection: int, make_body: BodyMaker) -> Reply:
         """Apply the fault policy, then answer with ``make_body(index, request, empty)``."""
         path, keep, key = http.path, http.keep_alive, prompt_hash(request)
         with self._lock:
