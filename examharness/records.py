@@ -102,6 +102,8 @@ class RunConfig(Model):
     prompts_dir: str | None = None
     edition: int | None = None
     """``--edition``: the scale edition (test or table year) to score with; None = newest."""
+    batch: bool = False
+    """``--batch`` (or ``batch export``): requests go as batches; ``batch.json`` says which."""
     exams: list[ExamRef]
     summary: dict[str, Any] = {}
 

@@ -94,19 +94,28 @@ class OpenAIBackend:
             raise
         return replace(reply, text=self._redact(reply.text))
 
-    async def _complete(self, messages: list[dict[str, Any]], params: StageParams) -> ChatReply:
-        extra: dict[str, Any] = {self._length_param: params.max_tokens}
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client, for the Files and Batches APIs (:mod:`examharness.batch`)."""
+        return self._client
+
+    @property
+    def redact(self) -> Redactor:
+        return self._redact
+
+    def request_body(self, messages: list[dict[str, Any]], params: StageParams) -> dict[str, Any]:
+        """The chat-completions request body this backend sends (a batch line's ``body`` too)."""
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": params.temperature,
+                                self._length_param: params.max_tokens}  # fmt: skip
         if params.seed is not None:
-            extra["seed"] = params.seed
+            body["seed"] = params.seed
         if params.stop:
-            extra["stop"] = params.stop
+            body["stop"] = params.stop
+        return body
+
+    async def _complete(self, messages: list[dict[str, Any]], params: StageParams) -> ChatReply:
         try:
-            resp = await self._client.chat.completions.create(
-                model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                temperature=params.temperature,
-                **extra,
-            )
+            resp = await self._client.chat.completions.create(**self.request_body(messages, params))
         except openai.BadRequestError as err:
             if self._length_param == "max_tokens" and "max_completion_tokens" in str(err.message):
                 # Newer OpenAI models take max_completion_tokens instead; switch once, then retry.
