@@ -110,7 +110,8 @@ def test_kill_during_polling_then_resume_submits_nothing_twice(tmp_path: Path) -
     with ScriptedServer(responder=Recorder(exam, vague=VAGUE), batches=batches) as srv:
         proc = subprocess.Popen(
             [sys.executable, "-m", "examharness.cli", "run", str(exam.path), "--model", "scripted",
-             "--base-url", srv.base_url, "--out", str(out), "--batch", "--poll-interval", "0.05", "--no-score"],
+             "--base-url", srv.base_url, "--out", str(out), "--batch", "--poll-interval", "0.05",
+             "--no-score"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         try:
@@ -131,7 +132,7 @@ def test_kill_during_polling_then_resume_submits_nothing_twice(tmp_path: Path) -
         assert [(j.status, j.batch_id) for j in state.jobs] == [("submitted", batches.created[0])]
         assert not read_jsonl(run_dir / ITEMS_FILE, ItemRecord).records
 
-        done = examharness("run", "--resume", str(run_dir), "--poll-interval", "0.01", "--bootstrap", "0", env=env)
+        done = examharness("run", "--resume", str(run_dir), *FAST, env=env)
         assert done.returncode == 0, done.stderr
         answered = Counter(r.prompt_hash for r in srv.requests if r.path == "batch")
     assert len(batches.created) == 2, "one batch per stage, the killed one polled, not sent again"
@@ -150,7 +151,8 @@ def test_collected_batch_is_not_downloaded_again(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
     batches = BatchAPI()
     with ScriptedServer(responder=Recorder(exam), batches=batches) as srv:
-        args = ["run", str(exam.path), "--model", "scripted", "--base-url", srv.base_url, "--no-cache", "--batch"]
+        args = ["run", str(exam.path), "--model", "scripted", "--base-url", srv.base_url, "--no-cache",
+                "--batch"]
         done = examharness(*args, *FAST, "--out", str(tmp_path / "r"), env=env)
         assert done.returncode == 0, done.stderr
         run_dir = run_dir_of(done.stdout)
