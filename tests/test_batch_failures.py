@@ -3,6 +3,7 @@ whose samples are one batch entry each. Real CLI or real API, real openai client
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,15 @@ def statuses(run_dir: Path) -> dict[str, tuple[str, str | None]]:
     return {r.item_id: (r.status, r.error) for r in RunFolder(run_dir).read_items()}
 
 
+def first_session(exam: Path, base_url: str, tmp_path: Path, env: dict[str, str],
+                  ) -> tuple[Path, subprocess.CompletedProcess[str]]:  # fmt: skip
+    """A batch run that ends with error items (exit 2): its folder and the finished process."""
+    args = ["run", str(exam), "--model", "scripted", "--base-url", base_url, "--batch", *FAST]
+    done = examharness(*args, "--out", str(tmp_path / "results"), env=env)
+    assert done.returncode == EXIT_ITEM_ERRORS, done.stderr
+    return Path(done.stdout.strip().splitlines()[-1]), done
+
+
 def sent_items(batches: BatchAPI, n: int) -> set[str]:
     return {EntryId.parse(line["custom_id"]).item_id for line in batches.batch_lines(batches.created[n])}
 
@@ -33,10 +43,7 @@ def test_failed_entries_become_errors_and_retry_errors_resends_just_them(tmp_pat
     batches = BatchAPI(fail=lambda cid: EntryId.parse(cid).item_id in failing)
     env = cli_env(tmp_path)
     with ScriptedServer(responder=Recorder(exam), batches=batches) as srv:
-        args = ["run", str(exam.path), "--model", "scripted", "--base-url", srv.base_url, "--batch", *FAST]
-        done = examharness(*args, "--out", str(tmp_path / "results"), env=env)
-        assert done.returncode == EXIT_ITEM_ERRORS, done.stderr
-        run_dir = Path(done.stdout.strip().splitlines()[-1])
+        run_dir, done = first_session(exam.path, srv.base_url, tmp_path, env)
         found = statuses(run_dir)
         assert {k for k, (status, _) in found.items() if status == "error"} == failing
         assert all("HTTP 500: Scripted entry failure." in (found[k][1] or "") for k in failing)
@@ -55,14 +62,12 @@ def test_expired_batch_unanswered_entries_are_errors(tmp_path: Path) -> None:
     batches = BatchAPI(expire=frozenset({0}), answered_before_expiry=3)
     env = cli_env(tmp_path)
     with ScriptedServer(responder=Recorder(exam), batches=batches) as srv:
-        args = ["run", str(exam.path), "--model", "scripted", "--base-url", srv.base_url, "--batch", *FAST]
-        done = examharness(*args, "--out", str(tmp_path / "results"), env=env)
-        assert done.returncode == EXIT_ITEM_ERRORS, done.stderr
-        run_dir = Path(done.stdout.strip().splitlines()[-1])
+        run_dir, done = first_session(exam.path, srv.base_url, tmp_path, env)
         found = statuses(run_dir)
         errors = {k for k, (status, _) in found.items() if status == "error"}
         assert len(errors) == 5 and len(found) == 8
         assert all(f"batch {batches.created[0]} expired" in (found[k][1] or "") for k in errors)
+        assert "5 × batch_expired" in done.stderr
 
         again = examharness("run", "--resume", str(run_dir), "--retry-errors", *FAST, env=env)
         assert again.returncode == 0, again.stderr
