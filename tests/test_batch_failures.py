@@ -139,4 +139,3 @@ def test_code_samples_are_one_entry_each(tmp_path: Path) -> None:
     assert [s.params.seed for s in records["p-right"].stages] == [7, 8, 9]
     outcomes = {k: [c.result.outcome if c.result else c.status for c in r.code] for k, r in records.items()}
     assert outcomes == {"p-right": ["pass"] * 3, "p-wrong": ["fail"] * 3}
-

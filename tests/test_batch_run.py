@@ -151,8 +151,16 @@ def test_collected_batch_is_not_downloaded_again(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
     batches = BatchAPI()
     with ScriptedServer(responder=Recorder(exam), batches=batches) as srv:
-        args = ["run", str(exam.path), "--model", "scripted", "--base-url", srv.base_url, "--no-cache",
-                "--batch"]
+        args = [
+            "run",
+            str(exam.path),
+            "--model",
+            "scripted",
+            "--base-url",
+            srv.base_url,
+            "--no-cache",
+            "--batch",
+        ]
         done = examharness(*args, *FAST, "--out", str(tmp_path / "r"), env=env)
         assert done.returncode == 0, done.stderr
         run_dir = run_dir_of(done.stdout)
