@@ -146,28 +146,28 @@ def test_kill_during_polling_then_resume_submits_nothing_twice(tmp_path: Path) -
 
 def test_collected_batch_is_not_downloaded_again(tmp_path: Path) -> None:
     """A session killed after the download (batch.json says collected, items not written yet)
-    reads the files in the run folder on resume: no download, no submission."""
+    reads the files in the run folder on resume: no download, no submission. A result file that
+    is gone from the folder is downloaded again, and only that."""
     exam = write_mc_exam(tmp_path / "exams" / "small.yaml", 6, mode="single")
     env = cli_env(tmp_path)
     batches = BatchAPI()
     with ScriptedServer(responder=Recorder(exam), batches=batches) as srv:
-        args = [
-            "run",
-            str(exam.path),
-            "--model",
-            "scripted",
-            "--base-url",
-            srv.base_url,
-            "--no-cache",
-            "--batch",
-        ]
-        done = examharness(*args, *FAST, "--out", str(tmp_path / "r"), env=env)
+        args = ["run", str(exam.path), "--model", "scripted", "--base-url", srv.base_url, "--no-cache"]
+        done = examharness(*args, "--batch", *FAST, "--out", str(tmp_path / "r"), env=env)
         assert done.returncode == 0, done.stderr
         run_dir = run_dir_of(done.stdout)
+        resume = ["run", "--resume", str(run_dir), "--no-cache", *FAST]
         (run_dir / ITEMS_FILE).write_text("")  # as if killed before any record was written
         seen = len(srv.requests)
-        again = examharness("run", "--resume", str(run_dir), "--no-cache", *FAST, env=env)
+        again = examharness(*resume, env=env)
         assert again.returncode == 0, again.stderr
         assert srv.requests[seen:] == []
+
+        (run_dir / ITEMS_FILE).write_text("")
+        (run_dir / read_model(run_dir / BATCH_FILE, BatchState).jobs[0].output_file).unlink()
+        seen = len(srv.requests)
+        third = examharness(*resume, env=env)
+        assert third.returncode == 0, third.stderr
+        assert [r.path for r in srv.requests[seen:]] == ["/v1/files/file-scripted-2/content"]
     assert len(batches.created) == 1
     assert len(RunFolder(run_dir).read_items()) == 6

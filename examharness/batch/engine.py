@@ -67,7 +67,7 @@ class BatchEngine:
             self._save()
         if job.status == "submitted":
             await self._poll(job)
-        await self._download(job)
+        await self.download(job)
 
     async def _poll(self, job: BatchJob) -> None:
         assert job.batch_id is not None
@@ -90,13 +90,16 @@ class BatchEngine:
         )
         self._save()
 
-    async def _download(self, job: BatchJob) -> None:
-        """Fetch the result files not yet in the run folder; then the job is collected."""
+    async def download(self, job: BatchJob) -> None:
+        """Fetch the result files not already in the run folder; then the job is collected."""
+        fetched = False
         for file_id, name in ((job.output_file_id, job.output_file), (job.error_file_id, job.error_file)):
             if file_id is not None and not self._folder.file(name).exists():
                 self._folder.write_result(name, await self._content(file_id))
-        job.status = "collected"
-        self._save()
+                fetched = True
+        if fetched or job.status != "collected":
+            job.status = "collected"
+            self._save()
 
     async def _content(self, file_id: str) -> bytes:
         client = self._backend.client

@@ -60,13 +60,14 @@ async def run_batch(
     todo = unfinished(work, RunFolder(run_dir), resume=opts.resume is not None, retry_errors=redo)
     replay = ReplayBackend(backend, opts.seed)
     importing = _import(folder, state, opts.batch_import) if opts.batch_import is not None else None
+    engine = BatchEngine(backend, folder, state, on_progress=on_progress, poll_interval=opts.poll_interval,
+                         retry=RetryPolicy(max_attempts=opts.max_attempts, timeout=opts.timeout))  # fmt: skip
     for job in state.jobs:
         if job.status == "collected":
+            await engine.download(job)  # only a result file that is no longer in the folder
             replay.add(folder.outcomes(job), forget_failures=redo and job is not importing)
     passes = Passes(replay, run_dir=run_dir, cache=cache, renderer=renderer, seed=opts.seed,
                     concurrency=opts.workers, counters=counters, on_progress=on_progress)  # fmt: skip
-    engine = BatchEngine(backend, folder, state, on_progress=on_progress, poll_interval=opts.poll_interval,
-                         retry=RetryPolicy(max_attempts=opts.max_attempts, timeout=opts.timeout))  # fmt: skip
     for _ in range(MAX_BATCHES):
         todo = await passes.settle(todo)
         if not replay.pending or importing is not None:
