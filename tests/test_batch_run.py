@@ -12,8 +12,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Recorder, SmallExam, cli_env, examharness, marker_of, write_mc_exam
 
+from examharness.api import RunOptions, run_exams
+from examharness.batch import engine
 from examharness.batch.lines import EntryId
 from examharness.batch.state import BATCH_FILE, BatchState
 from examharness.records import ITEMS_FILE, ItemRecord
@@ -171,3 +174,25 @@ def test_collected_batch_is_not_downloaded_again(tmp_path: Path) -> None:
         assert [r.path for r in srv.requests[seen:]] == ["/v1/files/file-scripted-2/content"]
     assert len(batches.created) == 1
     assert len(RunFolder(run_dir).read_items()) == 6
+
+
+def test_requests_beyond_one_batch_file_go_as_several_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch file holds at most MAX_REQUESTS (50,000 at OpenAI): more become several batches of
+    one round, polled together."""
+    monkeypatch.setattr(engine, "MAX_REQUESTS", 5)
+    exam = write_mc_exam(tmp_path / "exams" / "small.yaml", 12, mode="single")
+    batches = BatchAPI(polls_per_status=2)
+    with ScriptedServer(responder=Recorder(exam), batches=batches) as srv:
+        opts = RunOptions(paths=[exam.path], model="scripted", base_url=srv.base_url, out=tmp_path / "r",
+                          use_cache=False, batch=True, poll_interval=0.01)  # fmt: skip
+        run_dir, counters = run_exams(opts)
+    assert sorted(len(batches.batch_lines(b)) for b in batches.created) == [2, 5, 5]
+    jobs = read_model(run_dir / BATCH_FILE, BatchState).jobs
+    assert [(j.name, j.requests, j.status) for j in jobs] == [
+        ("b001", 5, "collected"), ("b002", 5, "collected"), ("b003", 2, "collected")
+    ]  # fmt: skip
+    records = RunFolder(run_dir).read_items()
+    assert len(records) == 12 and {r.status for r in records} == {"ok"}
+    assert counters.requests == 12

@@ -10,11 +10,13 @@ attempts run out — the job is stored, and ``run --resume`` picks it up.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import openai
+from openai.types import BatchRequestCounts
 
 from examharness.backends.openai_compat import OpenAIBackend, classify
 from examharness.batch.lines import CHAT_URL, RequestLine
@@ -25,6 +27,9 @@ from examharness.runner import Counters, ProgressFn, RequestFailed, RetryPolicy,
 T = TypeVar("T")
 DONE = frozenset({"completed", "expired", "failed", "cancelled"})
 """Final batch statuses: nothing more will come."""
+MAX_REQUESTS = 50_000
+MAX_BYTES = 190 * 1024 * 1024
+"""One batch file's limits (the OpenAI Batch API takes at most 50,000 requests and 200 MB)."""
 
 
 class BatchEngine:
@@ -37,14 +42,24 @@ class BatchEngine:
         self.counters = Counters()
         """API calls (uploads, polls, downloads) and the batch's progress, for the display."""
         self._rng = random.Random(0)
+        self._progress: dict[str, BatchRequestCounts] = {}
 
-    def prepare(self, lines: list[RequestLine]) -> BatchJob:
-        """A new job with its input file written and stored, nothing sent yet."""
-        job = BatchJob(name=self._state.next_name(), requests=len(lines), status="prepared")
-        self._folder.write_input(job, lines)
-        self._state.jobs.append(job)
+    def prepare(self, lines: list[RequestLine]) -> list[BatchJob]:
+        """New jobs with their input files written and stored, nothing sent yet: one, or more
+        when the requests exceed a batch's limits (:data:`MAX_REQUESTS`, :data:`MAX_BYTES`)."""
+        jobs = []
+        for chunk in _chunks(lines):
+            job = BatchJob(name=self._state.next_name(), requests=len(chunk), status="prepared")
+            self._folder.write_input(job, chunk)
+            self._state.jobs.append(job)
+            jobs.append(job)
         self._save()
-        return job
+        return jobs
+
+    async def finish_all(self, jobs: list[BatchJob]) -> None:
+        """Take every job of one round to ``collected``, all at once."""
+        self._progress.clear()
+        await asyncio.gather(*(self.finish(job) for job in jobs))
 
     async def finish(self, job: BatchJob) -> None:
         """Take ``job`` from wherever it stopped to ``collected``."""
@@ -70,19 +85,18 @@ class BatchEngine:
         await self.download(job)
 
     async def _poll(self, job: BatchJob) -> None:
+        """Retrieve until the batch is done: after 0.5 s, then twice as long each time up to the
+        poll interval (a small batch is collected at once, a big one not polled needlessly)."""
         assert job.batch_id is not None
         batch_id, client = job.batch_id, self._backend.client
-        while True:
+        for n in itertools.count():
             batch = await self._call(lambda: client.batches.retrieve(batch_id))
-            counts = batch.request_counts
-            if counts is not None:
-                self.counters.total, self.counters.errors = counts.total, counts.failed
-                self.counters.done = counts.completed + counts.failed
-                if self._on_progress is not None:
-                    self._on_progress(self.counters)
+            if batch.request_counts is not None:
+                self._progress[job.name] = batch.request_counts
+                self._show()
             if batch.status in DONE:
                 break
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(min(self._interval, 0.5 * 2**n))
         job.batch_status, job.output_file_id, job.error_file_id = (
             batch.status,
             batch.output_file_id,
@@ -122,5 +136,28 @@ class BatchEngine:
             raise RunAborted(f"batch API: {err}") from None
         return result
 
+    def _show(self) -> None:
+        """The batches' request counts, summed, on the run's progress display."""
+        counts = self._progress.values()
+        self.counters.total = sum(c.total for c in counts)
+        self.counters.errors = sum(c.failed for c in counts)
+        self.counters.done = sum(c.completed for c in counts) + self.counters.errors
+        if self._on_progress is not None:
+            self._on_progress(self.counters)
+
     def _save(self) -> None:
         self._folder.write(self._state)
+
+
+def _chunks(lines: list[RequestLine]) -> list[list[RequestLine]]:
+    """``lines`` in order, cut into files within :data:`MAX_REQUESTS` and :data:`MAX_BYTES`."""
+    chunks: list[list[RequestLine]] = [[]]
+    size = 0
+    for line in lines:
+        n = len(line.model_dump_json().encode()) + 1
+        if chunks[-1] and (len(chunks[-1]) >= MAX_REQUESTS or size + n > MAX_BYTES):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(line)
+        size += n
+    return chunks

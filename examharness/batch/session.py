@@ -75,9 +75,10 @@ async def run_batch(
         if opts.batch_export is not None:
             _export(folder, state, list(replay.pending.values()), opts.batch_export)
             break
-        job = state.open_job() or engine.prepare(list(replay.pending.values()))
-        await engine.finish(job)
-        replay.add(folder.outcomes(job))
+        jobs = state.open_jobs() or engine.prepare(list(replay.pending.values()))
+        await engine.finish_all(jobs)
+        for job in jobs:
+            replay.add(folder.outcomes(job))
     else:
         raise RunAborted(f"requests still unanswered after {MAX_BATCHES} batches")
     state.waiting = dict(passes.waiting)

@@ -67,9 +67,9 @@ class BatchState(Model):
     waiting: dict[str, int] = Field(default_factory=dict)
     """After the last pass: items still waiting for a request, by the stage they wait for."""
 
-    def open_job(self) -> BatchJob | None:
-        """The online batch a killed session left unfinished, if any."""
-        return next((j for j in self.jobs if j.status in OPEN), None)
+    def open_jobs(self) -> list[BatchJob]:
+        """The online batches a killed session left unfinished."""
+        return [j for j in self.jobs if j.status in OPEN]
 
     def exported_job(self) -> BatchJob | None:
         """The newest exported job still waiting for its results."""
