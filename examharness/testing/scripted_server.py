@@ -374,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=["unauthorized", "forbidden", "model_not_found", "drip", "silent", "empty"],
         help="misbehave on every request: 401 echoing the key, 403, 404, one byte per second, no answer",
     )
+    parser.add_argument("--batch-polls", type=int, default=0, metavar="N",
+                        help="also serve the Files and Batches APIs; a batch spends N polls in each status")
     parser.add_argument("--retry-after", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -409,9 +411,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.fault_fraction > 0 and chosen
         else None
     )
+    batches = BatchAPI(polls_per_status=args.batch_polls) if args.batch_polls else None
     server = ScriptedServer(
-        responder=responder, latency=args.latency, faults=faults, host=args.host, port=args.port
-    )
+        responder=responder, latency=args.latency, faults=faults, host=args.host, port=args.port,
+        batches=batches,
+    )  # fmt: skip
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever(on_ready=lambda url: print(f"listening on {url}", flush=True))
     return 0
