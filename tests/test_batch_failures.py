@@ -4,6 +4,8 @@ whose samples are one batch entry each. Real CLI or real API, real openai client
 from __future__ import annotations
 
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +141,31 @@ def test_code_samples_are_one_entry_each(tmp_path: Path) -> None:
     assert [s.params.seed for s in records["p-right"].stages] == [7, 8, 9]
     outcomes = {k: [c.result.outcome if c.result else c.status for c in r.code] for k, r in records.items()}
     assert outcomes == {"p-right": ["pass"] * 3, "p-wrong": ["fail"] * 3}
+
+
+def test_batch_cancel_while_polling_makes_the_unanswered_items_errors(tmp_path: Path) -> None:
+    exam = write_mc_exam(tmp_path / "exams" / "small.yaml", 5, mode="single")
+    batches = BatchAPI(polls_per_status=100_000)
+    env = cli_env(tmp_path)
+    out = tmp_path / "results"
+    with ScriptedServer(responder=Recorder(exam), batches=batches) as srv:
+        args = ["run", str(exam.path), "--model", "scripted", "--base-url", srv.base_url, "--batch", "--out"]
+        command = [sys.executable, "-m", "examharness.cli", *args, str(out), *FAST]
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not batches.created and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.02)
+            assert batches.created, "no batch was created"
+            (run_dir,) = out.iterdir()
+            cancel = examharness("batch", "cancel", str(run_dir), env=env)
+            assert cancel.returncode == 0, cancel.stderr
+            assert cancel.stdout.strip() == f"{batches.created[0]}: cancelled"
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+    assert proc.returncode == EXIT_ITEM_ERRORS, stderr
+    assert "5 × batch_cancelled" in stderr
+    assert {status for status, _ in statuses(run_dir).values()} == {"error"}
+    assert len(batches.created) == 1

@@ -104,6 +104,14 @@ class BatchEngine:
         )
         self._save()
 
+    async def cancel(self, job: BatchJob) -> str:
+        """Ask the provider to cancel a submitted batch; returns its status. The job stays
+        ``submitted``: the session polling it (or the next ``run --resume``) sees it end
+        ``cancelled`` and records its unanswered requests as ``error`` items."""
+        assert job.batch_id is not None
+        batch_id, client = job.batch_id, self._backend.client
+        return (await self._call(lambda: client.batches.cancel(batch_id))).status
+
     async def download(self, job: BatchJob) -> None:
         """Fetch the result files not already in the run folder; then the job is collected."""
         fetched = False

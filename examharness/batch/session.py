@@ -13,6 +13,7 @@ empty replies of earlier batches are forgotten, so their items are sent again.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,3 +109,29 @@ def _import(folder: BatchFolder, state: BatchState, path: Path) -> BatchJob:
     job.status, job.batch_status = "collected", "completed"
     folder.write(state)
     return job
+
+
+def cancel_batches(run_dir: Path, *, timeout: float | None = None) -> list[tuple[str, str]]:
+    """Cancel the run's submitted batches; ``(batch id, status)`` for each. Nothing in the run
+    folder changes, so it may be called while another process polls them (that process, or the
+    next ``run --resume``, records what the batches did not answer as ``error`` items)."""
+    from examharness.backends.select import open_backend
+
+    folder = RunFolder.open(run_dir)
+    cfg = folder.read_config()
+    state = BatchFolder(folder).read()
+    jobs = [j for j in state.jobs if j.status == "submitted"]
+    if not jobs:
+        return []
+    with open_backend(cfg.model, cfg.base_url, cfg.api_key_env, timeout) as (backend, _):
+        assert isinstance(backend, OpenAIBackend)
+        engine = BatchEngine(backend, BatchFolder(folder), state, retry=RetryPolicy(timeout=timeout),
+                             poll_interval=0.0, on_progress=None)  # fmt: skip
+
+        async def go() -> list[tuple[str, str]]:
+            try:
+                return [(j.batch_id or "", await engine.cancel(j)) for j in jobs]
+            finally:
+                await backend.aclose()
+
+        return asyncio.run(go())

@@ -43,6 +43,9 @@ def add_parsers(sub: argparse._SubParsersAction[Any], parser_class: type[argpars
     i.add_argument("--timeout", type=float, help="seconds per grader request")
     i.add_argument("--max-attempts", type=int, default=6, help="attempts per grader request (default 6)")
     add_grader(i)
+    c = bsub.add_parser("cancel", help="cancel a run's submitted batches (a resume records what they lack)")
+    c.add_argument("run_dir", type=Path)
+    c.add_argument("--timeout", type=float, help="seconds per API call (default 120)")
 
 
 def batch_command(args: argparse.Namespace) -> int:
@@ -51,6 +54,15 @@ def batch_command(args: argparse.Namespace) -> int:
     from examharness.cli.commands import finish_run
     from examharness.results import RunFolder
 
+    if args.action == "cancel":
+        from examharness.batch.session import cancel_batches
+
+        cancelled = cancel_batches(args.run_dir, timeout=args.timeout)
+        for batch_id, status in cancelled:
+            print(f"{batch_id}: {status}")
+        if not cancelled:
+            print(f"no submitted batch to cancel in {args.run_dir}", file=sys.stderr)
+        return 0
     if args.action == "export":
         run = args.paths[0] if len(args.paths) == 1 and (args.paths[0] / "run.json").is_file() else None
         if run is None and args.model is None:
