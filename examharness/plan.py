@@ -107,7 +107,8 @@ def resume_options(opts: RunOptions, cfg: RunConfig) -> RunOptions:
     given = {k: v for k, v in opts.model_dump(include=set(stored)).items() if v is not None}
     return opts.model_copy(update={
         "model": None if cfg.backend == "local" else cfg.model, "base_url": cfg.base_url,
-        "seed": cfg.seed, "vision": cfg.vision, "limit": cfg.limit, "batch": cfg.batch, **stored, **given,
+        "seed": cfg.seed, "vision": cfg.vision, "limit": cfg.limit, "batch": cfg.batch or opts.batch,
+        **stored, **given,
     })  # fmt: skip
 
 

@@ -147,9 +147,9 @@ class BatchEngine:
     def _show(self) -> None:
         """The batches' request counts, summed, on the run's progress display."""
         counts = self._progress.values()
-        self.counters.total = sum(c.total for c in counts)
-        self.counters.errors = sum(c.failed for c in counts)
-        self.counters.done = sum(c.completed for c in counts) + self.counters.errors
+        self.counters.total = sum(c.total or 0 for c in counts)
+        self.counters.errors = sum(c.failed or 0 for c in counts)
+        self.counters.done = sum(c.completed or 0 for c in counts) + self.counters.errors
         if self._on_progress is not None:
             self._on_progress(self.counters)
 

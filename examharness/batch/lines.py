@@ -10,6 +10,7 @@ file is untrusted input, and a line that does not name a request we sent is refu
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -124,9 +125,11 @@ class ResultLine(Strict):
                          usage=completion.usage or Usage())  # fmt: skip
 
 
-def read_results(path: Path, expected: set[str]) -> dict[str, Outcome]:
-    """Every line of a results file by ``custom_id``; a line that cannot be read, names no request
-    in ``expected`` or repeats one is an :class:`InputError` ``FILE:LINE: field: what is wrong``."""
+def read_results(path: Path, expected: set[str], *, strict: bool = True) -> dict[str, Outcome]:
+    """Every line of a results file by ``custom_id``. ``strict`` (an imported file): a line that
+    cannot be read, names no request in ``expected`` or repeats one is an :class:`InputError`
+    ``FILE:LINE: field: what is wrong``. Not strict (a provider's file, downloaded mid-run): such a
+    line costs its own request (an ``error`` item with that line as the reason), not the run."""
     try:
         data = path.read_bytes()
     except OSError as err:
@@ -135,22 +138,47 @@ def read_results(path: Path, expected: set[str]) -> dict[str, Outcome]:
     for n, raw in enumerate(data.split(b"\n"), 1):
         if not raw.strip():
             continue
-        line = parse_model(path, n, raw, ResultLine)
         try:
-            EntryId.parse(line.custom_id)
-        except ValueError as err:
-            raise InputError.one(path, n, "custom_id", str(err)) from None
-        if line.custom_id not in expected:
-            raise InputError.one(path, n, "custom_id", f"{line.custom_id!r} is not a request of this batch")
-        if line.custom_id in out:
-            raise InputError.one(path, n, "custom_id", f"{line.custom_id!r} has a result on an earlier line")
-        try:
-            out[line.custom_id] = line.outcome()
-        except ValidationError as err:
-            first = err.errors()[0]
-            field = ".".join(["response", "body", *map(str, first["loc"])])
-            raise InputError.one(path, n, field, f"not a chat completion: {first['msg']}") from None
+            custom_id, outcome = _result(path, n, raw, expected, out)
+        except InputError as err:
+            if strict:
+                raise
+            loose = _loose_id(raw)
+            if loose is not None and loose in expected and loose not in out:
+                out[loose] = BackendError("batch_bad_result", str(err)[:300], retryable=False)
+            continue
+        out[custom_id] = outcome
     return out
+
+
+def _result(
+    path: Path, n: int, raw: bytes, expected: set[str], seen: dict[str, Outcome]
+) -> tuple[str, Outcome]:
+    line = parse_model(path, n, raw, ResultLine)
+    try:
+        EntryId.parse(line.custom_id)
+    except ValueError as err:
+        raise InputError.one(path, n, "custom_id", str(err)) from None
+    if line.custom_id not in expected:
+        raise InputError.one(path, n, "custom_id", f"{line.custom_id!r} is not a request of this batch")
+    if line.custom_id in seen:
+        raise InputError.one(path, n, "custom_id", f"{line.custom_id!r} has a result on an earlier line")
+    try:
+        return line.custom_id, line.outcome()
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(["response", "body", *map(str, first["loc"])])
+        raise InputError.one(path, n, field, f"not a chat completion: {first['msg']}") from None
+
+
+def _loose_id(raw: bytes) -> str | None:
+    """The ``custom_id`` of a line that is otherwise unreadable, if it has one."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    found = data.get("custom_id") if isinstance(data, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def read_requests(path: Path) -> list[RequestLine]:

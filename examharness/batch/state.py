@@ -116,7 +116,7 @@ class BatchFolder:
         out: dict[str, Outcome] = {}
         for name in (job.output_file, job.error_file):
             if self.file(name).exists():
-                out.update(read_results(self.file(name), expected))
+                out.update(read_results(self.file(name), expected, strict=job.batch_id is None))
         where = f"batch {job.batch_id}" if job.batch_id else f"the results imported for {job.name}"
         if job.batch_status in FAILED:
             missing: Outcome = BackendError(f"batch_{job.batch_status}",
