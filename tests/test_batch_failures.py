@@ -169,3 +169,19 @@ def test_batch_cancel_while_polling_makes_the_unanswered_items_errors(tmp_path: 
     assert "5 × batch_cancelled" in stderr
     assert {status for status, _ in statuses(run_dir).values()} == {"error"}
     assert len(batches.created) == 1
+
+
+def test_batch_that_fails_validation_makes_errors_naming_why(tmp_path: Path) -> None:
+    exam = write_mc_exam(tmp_path / "exams" / "small.yaml", 4, mode="single")
+    batches = BatchAPI(invalid=frozenset({0}))
+    with ScriptedServer(responder=Recorder(exam), batches=batches) as srv:
+        opts = RunOptions(paths=[exam.path], model="scripted", base_url=srv.base_url, out=tmp_path / "r",
+                          use_cache=False, batch=True, poll_interval=0.01)  # fmt: skip
+        run_dir, _ = run_exams(opts)
+        found = statuses(run_dir)
+        assert {status for status, _ in found.values()} == {"error"}
+        reason = f"batch {batches.created[0]} failed before this request was answered (invalid_model: "
+        assert all(reason in (error or "") for _, error in found.values())
+        again, _ = run_exams(opts.model_copy(update={"resume": run_dir, "retry_errors": True}))
+    assert {status for status, _ in statuses(again).values()} == {"ok"}
+    assert len(batches.created) == 2

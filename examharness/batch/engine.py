@@ -102,6 +102,9 @@ class BatchEngine:
             batch.output_file_id,
             batch.error_file_id,
         )
+        errors = batch.errors.data if batch.errors is not None else None
+        if errors:
+            job.failure = "; ".join(f"{e.code}: {e.message}" for e in errors[:3])[:300]
         self._save()
 
     async def cancel(self, job: BatchJob) -> str:

@@ -45,6 +45,8 @@ class BatchJob(Model):
     """The provider's last word: ``completed``, ``expired``, ``failed``, ``cancelled``, …"""
     output_file_id: str | None = None
     error_file_id: str | None = None
+    failure: str | None = None
+    """Why the provider failed the batch (its ``errors``), when it says."""
 
     @property
     def input_file(self) -> str:
@@ -119,9 +121,9 @@ class BatchFolder:
                 out.update(read_results(self.file(name), expected, strict=job.batch_id is None))
         where = f"batch {job.batch_id}" if job.batch_id else f"the results imported for {job.name}"
         if job.batch_status in FAILED:
-            missing: Outcome = BackendError(f"batch_{job.batch_status}",
-                                            f"{where} {job.batch_status} before this request was answered",
-                                            retryable=False)  # fmt: skip
+            what = f"{where} {job.batch_status} before this request was answered"
+            what += f" ({job.failure})" if job.failure else ""
+            missing: Outcome = BackendError(f"batch_{job.batch_status}", what, retryable=False)
         else:
             missing = BackendError("batch_missing", f"no result for this request in {where}", retryable=False)
         return {cid: out.get(cid, missing) for cid in expected}

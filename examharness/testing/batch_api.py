@@ -6,7 +6,8 @@
 retrieves each; when it completes, every entry is answered by the server's own chat logic (the
 same scripted replies the chat endpoint gives) into an output file, and the entries ``fail``
 picks get a 500 in an error file. A batch whose creation number is in ``expire`` ends ``expired``
-with only its first ``answered_before_expiry`` entries answered. ``reject`` answers every call
+with only its first ``answered_before_expiry`` entries answered, and one in ``invalid`` fails
+validation (status ``failed``, with ``errors``). ``reject`` answers every call
 with a permanent 401/403/404 (the 401 echoes the key, as the chat endpoint's does). Submissions
 are counted (:attr:`BatchAPI.created`), so tests can check nothing was sent twice.
 
@@ -46,15 +47,17 @@ class _Batch:
     output_file_id: str | None = None
     error_file_id: str | None = None
     counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "completed": 0, "failed": 0})
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
 
 class BatchAPI:
     def __init__(
         self, *, polls_per_status: int = 1, fail: Callable[[str], bool] | None = None,
         expire: frozenset[int] = frozenset(), answered_before_expiry: int = 0,
-        reject: Literal[401, 403, 404] | None = None,
+        reject: Literal[401, 403, 404] | None = None, invalid: frozenset[int] = frozenset(),
     ) -> None:  # fmt: skip
         self._per_status, self._fail, self._expire = max(1, polls_per_status), fail, expire
+        self._invalid = invalid
         self._answered_before_expiry, self._reject = answered_before_expiry, reject
         self._files: dict[str, tuple[str, str, bytes]] = {}
         self._batches: dict[str, _Batch] = {}
@@ -165,6 +168,11 @@ class BatchAPI:
         batch.polls += 1
         status = _PROGRESSION[min(batch.polls // self._per_status, len(_PROGRESSION) - 1)]
         expiring = batch.number in self._expire
+        if batch.number in self._invalid:
+            batch.status = "failed"
+            message = "Scripted: the model is not available for batches."
+            batch.errors = [{"code": "invalid_model", "message": message, "param": "body.model", "line": 1}]
+            return
         if status == "in_progress":
             batch.counts["completed"] = len(batch.lines) // 2
         if status != "completed":
@@ -197,8 +205,9 @@ def _jsonl(lines: list[dict[str, Any]]) -> bytes:
 
 def _batch_object(b: _Batch) -> dict[str, Any]:
     return {
-        "id": b.id, "object": "batch", "endpoint": "/v1/chat/completions", "errors": None,
+        "id": b.id, "object": "batch", "endpoint": "/v1/chat/completions",
         "input_file_id": b.input_file_id, "completion_window": "24h", "status": b.status,
+        "errors": {"object": "list", "data": b.errors} if b.errors else None,
         "output_file_id": b.output_file_id, "error_file_id": b.error_file_id, "created_at": b.created_at,
         "request_counts": dict(b.counts), "metadata": b.metadata,
     }  # fmt: skip
