@@ -43,6 +43,7 @@ from examharness.imagepath import confined_image
 BUILTIN_PROMPTS = prompts_dir()
 ROLE_MARKER = re.compile(r"^=== (system|user|assistant) ===[ \t]*$", re.MULTILINE)
 IMAGE_TOKEN = re.compile(r"\x00image:(\d+)\x00")
+PLACEHOLDER = re.compile("\ue000([0-9a-f]{16}):(\\d+)\ue001")
 SLOTS = "__examharness_slots__"
 """The render-context key of the current render's :class:`_Slots`."""
 ANSWER_STOP = "]"
@@ -56,7 +57,6 @@ class _Slots:
     def __init__(self) -> None:
         self.nonce = secrets.token_hex(8)
         self.values: list[str] = []
-        self._pattern = re.compile(f"\ue000{self.nonce}:(\\d+)\ue001")
 
     def hold(self, value: object) -> str:
         self.values.append(str(value))
@@ -64,8 +64,12 @@ class _Slots:
 
     def restore(self, text: str) -> str:
         """Put the values back; a macro's output holds its own placeholders, hence the loop."""
+
+        def value(m: re.Match[str]) -> str:
+            return self.values[int(m[2])] if m[1] == self.nonce else m[0]
+
         for _ in range(len(self.values) + 1):
-            restored = self._pattern.sub(lambda m: self.values[int(m[1])], text)
+            restored = PLACEHOLDER.sub(value, text)
             if restored == text:
                 break
             text = restored

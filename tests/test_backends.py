@@ -218,3 +218,36 @@ def test_azure_base_url_uses_the_azure_client(monkeypatch: pytest.MonkeyPatch) -
     assert isinstance(backend._client, openai.AsyncAzureOpenAI)
     plain = OpenAIBackend(model="m", base_url="http://127.0.0.1:1/v1", api_key="k")
     assert not isinstance(plain._client, openai.AsyncAzureOpenAI)
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    (b"<html>bad gateway</html>", "text/html"),
+    (b'{"choices": [{"message": {"content": 42}}]}', "application/json"),
+    (b'{"choices": "none"', "application/json"),
+])  # fmt: skip
+def test_a_reply_that_is_not_a_chat_completion_is_a_retryable_error(body: bytes, content_type: str) -> None:
+    """A 200 whose body is no chat completion (a proxy's page, a wrong type, torn JSON) costs an
+    attempt, never becomes an answer."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(BackendError) as caught:
+            complete(f"http://127.0.0.1:{server.server_port}/v1")
+    finally:
+        server.shutdown()
+    assert caught.value.kind == "bad_reply" and caught.value.retryable

@@ -17,6 +17,7 @@ has...") is not a letter.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
@@ -42,9 +43,11 @@ _STATED = re.compile(r"(?i)\b(?:is|are|was|were|be)\s+(?:the\s+|an?\s+)?\Z")
 _ENDS = re.compile(r"\s*[.!]?\s*\Z")
 _SENTENCE_END = re.compile(r"[.;!?\n。；！？](?=\s|\Z)")
 _FINISHED = re.compile(r"[.!。！)\]*]\s*\Z")
-_TAIL, _MARGIN = 200, 100
-"""A long reply's last ``_TAIL`` characters are searched for a statement first; matches may start
-up to ``_MARGIN`` characters earlier (a cue before its letter)."""
+_TAILS, _MARGIN = (200, 1000, 3000), 100
+"""A long reply's last 200, then 1,000, then 3,000 characters are searched for a statement before the
+whole of it (most replies end with their answer; one that echoes a few-shot prompt has its last
+"Answer: X" a question's length from the end); matches may start up to ``_MARGIN`` characters
+before a window (a cue before its letter)."""
 _LETTER_LINES = re.compile(r"^\s*[\[(]?[A-Z][.)\]]\s", re.MULTILINE)
 """A later line opening with a letter: the reply enumerates options, its first letter is no answer."""
 _DOUBLE_NEGATIVE = re.compile(r"(?i)\bnot\s+(?:wrong|incorrect|false|unlikely)")
@@ -325,9 +328,29 @@ def _unfinished(text: str) -> int:
     return ends[-1].end() if ends else len(text) + 1
 
 
+_MEMO: dict[tuple[bytes, tuple[str, ...], bool], Extraction] = {}
+_MEMO_SIZE = 65_536
+"""Readings of this process, keyed by a digest of the reply (the reply itself is not held): the
+runner reads an explanation to decide on the letter request, and grading reads it again."""
+
+
 def extract_choice(reply: str, options: list[str], multi: bool = False) -> Extraction:
     """Read the chosen letter(s); ``tier`` says whether the reply stated it (strict) or it was
     inferred (loose). A reply with no answer is ``empty``, ``refused`` or ``unparseable``."""
+    key = (
+        hashlib.blake2b(reply.encode("utf-8", "surrogatepass"), digest_size=16).digest(),
+        tuple(options),
+        multi,
+    )
+    found = _MEMO.get(key)
+    if found is None:
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.clear()
+        found = _MEMO[key] = _read_choice(reply, options, multi)
+    return found
+
+
+def _read_choice(reply: str, options: list[str], multi: bool) -> Extraction:
     if not reply.strip():
         return no_answer(reply)
     valid = "".join(letters(len(options)))
@@ -336,8 +359,10 @@ def extract_choice(reply: str, options: list[str], multi: bool = False) -> Extra
     bare = r.BARE_LETTER.match(text)
     if bare is not None and (letter := _Reply.letters_of_valid(bare.group("a"), valid, multi)) is not None:
         return answered(letter, "bare-letter", "strict")
-    tail = len(text) - _TAIL
-    if tail > _MARGIN:
+    for window in _TAILS:
+        tail = len(text) - window
+        if tail <= _MARGIN:
+            break
         best = _last(_Reply.of(text, valid, multi, pats, tail - _MARGIN), _strict)
         if best is not None and best.start >= tail:
             return answered(best.answer, best.how, "strict")
