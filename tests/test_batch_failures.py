@@ -9,11 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from conftest import Recorder, cli_env, examharness, write_mc_exam
 
 from examharness.api import RunOptions, run_exams
 from examharness.batch.lines import EntryId
+from examharness.cli import main
 from examharness.errors import EXIT_ABORTED, EXIT_ITEM_ERRORS
 from examharness.results import RunFolder
 from examharness.testing import ScriptedServer, last_user_message
@@ -185,3 +187,17 @@ def test_batch_that_fails_validation_makes_errors_naming_why(tmp_path: Path) -> 
         again, _ = run_exams(opts.model_copy(update={"resume": run_dir, "retry_errors": True}))
     assert {status for status, _ in statuses(again).values()} == {"ok"}
     assert len(batches.created) == 2
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    (["--batch"], "--batch"),
+    (["--batch", "--model", "m", "--poll-interval", "0"], "--poll-interval"),
+])  # fmt: skip
+def test_bad_batch_flags_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], field: str
+) -> None:
+    exam = write_mc_exam(tmp_path / "exams" / "small.yaml", 2)
+    assert main(["run", str(exam.path), "--out", str(tmp_path / "results"), *args]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"command line: {field}: ")
+    assert not (tmp_path / "results").exists()
