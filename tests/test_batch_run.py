@@ -105,7 +105,9 @@ def test_batch_replies_reach_the_cache(tmp_path: Path) -> None:
     assert "0 requests sent" in again.stderr and f"{N_ITEMS + len(VAGUE)} from cache" in again.stderr
 
 
-def test_kill_during_polling_then_resume_submits_nothing_twice(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stage", [1, 2])
+def test_kill_during_polling_then_resume_submits_nothing_twice(tmp_path: Path, stage: int) -> None:
+    """``kill -9`` while the first (or the second) stage's batch is polled; the resume polls it."""
     exam = two_stage_exam(tmp_path)
     env = cli_env(tmp_path)
     out = tmp_path / "results"
@@ -118,13 +120,13 @@ def test_kill_during_polling_then_resume_submits_nothing_twice(tmp_path: Path) -
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 90
             while time.monotonic() < deadline and proc.poll() is None:
-                polls = [r for r in srv.requests if r.path.startswith("/v1/batches/")]
-                if len(polls) >= 3:
+                created = batches.created
+                if len(created) == stage and sum(r.path.endswith(created[-1]) for r in srv.requests) >= 3:
                     break
                 time.sleep(0.01)
-            assert proc.poll() is None, "the run ended before it was polled three times"
+            assert proc.poll() is None, f"the run ended before batch {stage} was polled three times"
             proc.send_signal(signal.SIGKILL)
         finally:
             proc.kill()
@@ -132,14 +134,17 @@ def test_kill_during_polling_then_resume_submits_nothing_twice(tmp_path: Path) -
         assert proc.returncode == -signal.SIGKILL, stderr
         (run_dir,) = out.iterdir()
         state = read_model(run_dir / BATCH_FILE, BatchState)
-        assert [(j.status, j.batch_id) for j in state.jobs] == [("submitted", batches.created[0])]
-        assert not read_jsonl(run_dir / ITEMS_FILE, ItemRecord).records
+        assert [(j.status, j.batch_id) for j in state.jobs][-1] == ("submitted", batches.created[-1])
+        recorded = len(read_jsonl(run_dir / ITEMS_FILE, ItemRecord).records)
+        assert recorded == (0 if stage == 1 else N_ITEMS - len(VAGUE))
 
         done = examharness("run", "--resume", str(run_dir), *FAST, env=env)
         assert done.returncode == 0, done.stderr
         answered = Counter(r.prompt_hash for r in srv.requests if r.path == "batch")
     assert len(batches.created) == 2, "one batch per stage, the killed one polled, not sent again"
     assert batches.uploads == 2
+    stages = [{EntryId.parse(x["custom_id"]).stage for x in batches.batch_lines(b)} for b in batches.created]
+    assert stages == [{"explanation"}, {"answer"}]
     assert set(answered.values()) == {1}
     records = read_jsonl(run_dir / ITEMS_FILE, ItemRecord).records
     assert Counter(r.item_id for r in records) == {f"q{i:03d}": 1 for i in range(N_ITEMS)}
