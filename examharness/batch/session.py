@@ -1,10 +1,12 @@
-"""A batch session: what ``run --batch``, ``batch export`` and ``batch import`` do in a run folder.
+"""A batch session: what ``run --batch``, ``batch export``, ``batch import`` and ``batch cancel``
+do in a run folder.
 
-Each is a loop of passes (:mod:`examharness.batch.replay`): record every item the known results
-finish, then send the requests still missing as one batch — the first stages, then the second
-stages their replies call for — until nothing is missing. Online, a batch goes to the provider
-(:mod:`examharness.batch.engine`) and comes back in the same session; offline, ``export`` writes it
-to a file and stops, and ``import`` brings the results in and records what they finish.
+Each is a loop of rounds (:mod:`examharness.batch.replay`): record every item the known results
+finish, then send the requests still missing as one batch (several beyond one file's limits) —
+the first stages, then the second stages their replies call for — until nothing is missing.
+Online, a batch goes to the provider (:mod:`examharness.batch.engine`) and comes back in the same
+session; offline, ``export`` writes it to a file and stops, and ``import`` brings the results in
+and records what they finish.
 
 Results known from earlier sessions are read from the run folder. With ``--retry-errors`` (and
 always offline, where exporting a run means exporting what it still lacks) failed entries and
@@ -33,7 +35,7 @@ from examharness.results import RunFolder, write_text
 from examharness.runner import Counters, ProgressFn, RetryPolicy, WorkItem, unfinished
 
 MAX_BATCHES = 8
-"""A bound on the loop; two stages need two batches (three after a resumed open one)."""
+"""A bound on the rounds; two stages need two (three after a killed session's open batch)."""
 
 
 @contextlib.contextmanager
