@@ -18,6 +18,7 @@ from examharness import __version__
 from examharness.backends.base import ChatBackend
 from examharness.backends.fleet import attempt_deadline, with_pool_stats
 from examharness.backends.select import open_backend
+from examharness.batch.session import offline_backend, run_batch
 from examharness.cache import Warn, default_cache_path, open_cache
 from examharness.code.scores import code_items, run_pass_rates
 from examharness.contamfile import ContaminationReport
@@ -111,15 +112,17 @@ def run_exams(
         work, refs = plan_work(exams, opts, before.exams if before else None)
         prompts_dir = str(opts.prompts_dir.resolve()) if opts.prompts_dir else None
         backend, kind = stack.enter_context(
-            open_backend(opts.model, opts.base_url, opts.key_env, opts.timeout, endpoints=opts.endpoints,
-                         concurrency=opts.workers, warn=warn)
-        )
+            offline_backend(opts.model, opts.base_url) if opts.batch_export or opts.batch_import
+            else open_backend(opts.model, opts.base_url, opts.key_env, opts.timeout, endpoints=opts.endpoints,
+                              concurrency=opts.workers, warn=warn)
+        )  # fmt: skip
         cfg = RunConfig(
             run_id=run_dir.name, examharness_version=__version__, packages=_packages(),
             model=backend.model, base_url=backend.base_url if kind == "openai" else None,
             backend=kind, seed=opts.seed, vision=opts.vision,
             concurrency=opts.workers, limit=opts.limit, exams=refs, api_key_env=opts.key_env,
             prompts_dir=prompts_dir, edition=opts.edition, endpoints=opts.endpoints, shard=opts.shard,
+            batch=opts.batch,
         ) if before is None else before.model_copy(update={
             "concurrency": opts.workers, "api_key_env": opts.key_env, "prompts_dir": prompts_dir,
         })  # fmt: skip
@@ -154,10 +157,14 @@ def _session(
     deadline = attempt_deadline(backend, opts.timeout)
 
     async def go() -> None:
+        renderer = Renderer(vision=opts.vision, user_dir=opts.prompts_dir)
         try:
+            if opts.batched:
+                await run_batch(work, opts=opts, run_dir=run_dir, backend=backend, cache=cache,
+                                renderer=renderer, counters=counters, on_progress=on_progress)  # fmt: skip
+                return
             await run(
-                work, run_dir=run_dir, backend=backend, cache=cache,
-                renderer=Renderer(vision=opts.vision, user_dir=opts.prompts_dir),
+                work, run_dir=run_dir, backend=backend, cache=cache, renderer=renderer,
                 concurrency=opts.workers, seed=opts.seed,
                 retry=RetryPolicy(max_attempts=opts.max_attempts, timeout=deadline),
                 resume=opts.resume is not None, retry_errors=opts.retry_errors,

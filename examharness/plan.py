@@ -60,10 +60,23 @@ class RunOptions(BaseModel):
     """``--edition``: the scale edition (test or table year) to score with; kept in ``run.json``."""
     shard: Shard | None = None
     """``--shard I/N``: ask only this slice of the items; kept in ``run.json``."""
+    batch: bool = False
+    """``--batch``: send the requests as batches on the provider's batch engine; kept in ``run.json``."""
+    poll_interval: float = 30.0
+    """Seconds between polls of a submitted batch."""
+    batch_export: Path | None = None
+    """``batch export``: write the missing requests to this batch file instead of sending them."""
+    batch_import: Path | None = None
+    """``batch import``: record the results in this batch output file."""
 
     @property
     def workers(self) -> int:
         return DEFAULT_CONCURRENCY if self.concurrency is None else self.concurrency
+
+    @property
+    def batched(self) -> bool:
+        """Whether the session's requests go as batches (a ``--batch`` run, an export or import)."""
+        return self.batch or self.batch_export is not None or self.batch_import is not None
 
     @property
     def key_env(self) -> str:
@@ -105,7 +118,8 @@ def resume_options(opts: RunOptions, cfg: RunConfig) -> RunOptions:
     return opts.model_copy(update={
         "model": None if cfg.backend == "local" else cfg.model,
         "base_url": None if cfg.endpoints else cfg.base_url, "endpoints": cfg.endpoints,
-        "seed": cfg.seed, "vision": cfg.vision, "limit": cfg.limit, "shard": cfg.shard, **stored, **given,
+        "seed": cfg.seed, "vision": cfg.vision, "limit": cfg.limit, "shard": cfg.shard,
+        "batch": cfg.batch or opts.batch, **stored, **given,
     })  # fmt: skip
 
 

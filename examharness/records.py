@@ -110,6 +110,8 @@ class RunConfig(Model):
     prompts_dir: str | None = None
     edition: int | None = None
     """``--edition``: the scale edition (test or table year) to score with; None = newest."""
+    batch: bool = False
+    """``--batch`` (or ``batch export``): requests go as batches; ``batch.json`` says which."""
     exams: list[ExamRef]
     endpoints: list[Endpoint] = []
     """A run on an endpoint pool (``--base-url`` given several times): its endpoints; ``base_url``

@@ -130,6 +130,11 @@ def _write_text(path: Path, text: str) -> None:
         raise _cannot(path, "write", err) from None
 
 
+def write_text(path: Path, text: str) -> None:
+    """Atomic text write, for the files sibling modules keep in a run folder (batch files)."""
+    _write_text(path, text)
+
+
 @dataclass(frozen=True)
 class JsonlLines(Generic[M]):
     """A JSONL file read line by line: the good records, and the lines that are not."""

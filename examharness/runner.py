@@ -22,6 +22,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -108,6 +109,10 @@ class RunContext:
     rng: random.Random
 
 
+CURRENT_STAGE: ContextVar[str] = ContextVar("examharness_stage", default="response")
+"""The stage :func:`ask_stage` is asking, for a backend that names its requests (a batch file's
+``custom_id``, :mod:`examharness.batch`); the chat protocol itself does not carry it."""
+
 UNREACHABLE = frozenset({"connection", "timeout"})
 """Failure kinds that mean no server answered at all."""
 
@@ -132,6 +137,8 @@ async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params
 
     async def send() -> ChatReply:
         return await ctx.backend.complete(messages, params)
+
+    CURRENT_STAGE.set(stage)
 
     def empty(reply: ChatReply) -> bool:
         return not reply.text.strip()
@@ -341,6 +348,16 @@ async def pool(items: Sequence[T], work: Callable[[T], Awaitable[None]], limit: 
         raise failed.exceptions[0] from None
 
 
+def unfinished(
+    work: list[WorkItem], folder: RunFolder, *, resume: bool, retry_errors: bool
+) -> list[WorkItem]:
+    """The items a session asks: all of them, or (``resume``) those without a record, plus
+    (``retry_errors``) those recorded as ``error`` or ``empty``."""
+    done = {r.key: r.status for r in folder.read_outcomes()} if resume else {}
+    redo = {"error", "empty"} if retry_errors else set()
+    return [w for w in work if (status := done.get((w.loaded.exam.id, w.item_id))) is None or status in redo]
+
+
 async def run(
     work: list[WorkItem],
     *,
@@ -361,11 +378,7 @@ async def run(
     ``counters`` (optional) is filled in place, so a caller still has the session's totals
     when the run is aborted or interrupted. Raises :class:`RunAborted` (see the module doc).
     """
-    done = {}
-    if resume:
-        done = {r.key: r.status for r in RunFolder(run_dir).read_items()}
-    redo = {"error", "empty"} if retry_errors else set()
-    todo = [w for w in work if (status := done.get((w.loaded.exam.id, w.item_id))) is None or status in redo]
+    todo = unfinished(work, RunFolder(run_dir), resume=resume, retry_errors=retry_errors)
     counters = counters if counters is not None else Counters()
     counters.total = len(todo)
     ctx = RunContext(backend, cache, renderer, seed, retry, counters, random.Random(seed))

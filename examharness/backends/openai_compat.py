@@ -141,16 +141,29 @@ class OpenAIBackend:
             raise
         return replace(reply, text=self._redact(reply.text))
 
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client, for the Files and Batches APIs (:mod:`examharness.batch`)."""
+        return self._client
+
+    @property
+    def redact(self) -> Redactor:
+        return self._redact
+
+    def request_body(self, messages: list[dict[str, Any]], params: StageParams) -> dict[str, Any]:
+        """The chat-completions request body this backend sends (a batch line's ``body`` too)."""
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": params.temperature,
+                                self._length_param: params.max_tokens}  # fmt: skip
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if params.stop:
+            body["stop"] = params.stop
+        return body
+
     async def _complete(self, messages: list[dict[str, Any]], params: StageParams) -> ChatReply:
         import openai
 
-        extra: dict[str, Any] = {self._length_param: params.max_tokens}
-        if params.seed is not None:
-            extra["seed"] = params.seed
-        if params.stop:
-            extra["stop"] = params.stop
-        body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": params.temperature,
-                                **extra}  # fmt: skip
+        body = self.request_body(messages, params)
         try:
             raw = await self._client.post("/chat/completions", cast_to=bytes, body=body, options=_BEARER)
         except openai.BadRequestError as err:

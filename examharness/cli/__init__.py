@@ -30,7 +30,7 @@ __all__ = ["build_parser", "main"]
 
 
 def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
-    from examharness.cli import commands, languages, scaling, views
+    from examharness.cli import batch, commands, languages, scaling, views
 
     return {
         "validate": commands.validate, "list": commands.list_exams, "render": commands.render,
@@ -39,7 +39,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
         "report": views.report, "compare": views.compare, "chart": views.chart,
         "grade": views.grade, "contamination": views.contamination, "translate": languages.translate,
         "loss": scaling.loss_command, "scaling": scaling.scaling_command,
-        "scales": views.scales,
+        "scales": views.scales, "batch": batch.batch_command,
     }  # fmt: skip
 
 

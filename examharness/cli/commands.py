@@ -13,6 +13,7 @@ from examharness.errors import InputError
 if TYPE_CHECKING:
     from examharness.api import RunOptions
     from examharness.grader import GraderOptions
+    from examharness.runner import Counters
 
 
 def print_json(data: object) -> None:
@@ -159,15 +160,15 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         use_cache=not args.no_cache, cache_path=args.cache, out=args.out, resume=args.resume,
         retry_errors=args.retry_errors, mc_mode=args.mc_mode, temperature=args.temperature,
         max_tokens=args.max_tokens, timeout=args.timeout, max_attempts=args.max_attempts,
-        prompts_dir=args.prompts, samples=args.samples, edition=args.edition,
+        prompts_dir=args.prompts, samples=args.samples, edition=args.edition, batch=args.batch,
+        poll_interval=args.poll_interval,
     )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    from examharness.api import run_exams, score_run
+    from examharness.api import run_exams
     from examharness.cli.scaling import family_run_command
     from examharness.progress import progress_display
-    from examharness.report import print_summary
 
     if args.family is not None or (args.resume is not None and (args.resume / "family_run.json").exists()):
         return family_run_command(args)
@@ -180,11 +181,22 @@ def run(args: argparse.Namespace) -> int:
         raise InputError.one("command line", None, "--samples", "must be at least 1")
     if args.max_attempts < 1:
         raise InputError.one("command line", None, "--max-attempts", "must be at least 1")
+    if args.batch and args.model is None and args.resume is None:
+        raise InputError.one("command line", None, "--batch", "batch runs need --model NAME")
+    if args.poll_interval <= 0:
+        raise InputError.one("command line", None, "--poll-interval", "must be more than 0 seconds")
     opts = run_options(args)
     with progress_display() as on_progress:
         run_dir, counters = run_exams(opts, on_progress)
+    return finish_run(args, run_dir, counters)
+
+
+def finish_run(args: argparse.Namespace, run_dir: Path, counters: Counters) -> int:
+    """The end of a run session: its summary line, the top error reasons, the scores, the exit code."""
+    from examharness.api import score_run
     from examharness.backends.endpoints import describe_endpoints
     from examharness.outcome import describe_errors, exit_code
+    from examharness.report import print_summary
     from examharness.results import RunFolder
 
     total = RunFolder(run_dir).read_config().summary

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from examharness import __version__
-from examharness.cli import scaling
+from examharness.cli import batch, scaling
 from examharness.errors import InputError
 
 
@@ -49,6 +49,10 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--max-attempts", type=int, default=6, help="attempts per request (default 6)")
     p.add_argument("--prompts", type=Path, help="folder of templates overriding prompts/")
     p.add_argument("--no-score", action="store_true", help="do not score after the run")
+    p.add_argument("--batch", action="store_true",
+                   help="send the requests through the provider's Batch API (half price, 24-hour window)")
+    p.add_argument("--poll-interval", type=float, default=30.0, metavar="S",
+                   help="with --batch: seconds between polls of a submitted batch (default 30)")
     scaling.add_run_flags(p)
     _add_edition(p)
     _add_grader(p)
@@ -128,6 +132,7 @@ def build_parser() -> _Parser:
     _add_translate(sub)
     scaling.add_parsers(sub)
     _add_scales(sub)
+    batch.add_parsers(sub, _Parser, _add_grader)
     return parser
 
 

@@ -39,6 +39,7 @@ from examharness.testing._http import (
     json_response,
     logprob_completion_body,
 )
+from examharness.testing.batch_api import BatchAPI
 from examharness.testing.script import (
     Fault,
     FaultPolicy,
@@ -70,7 +71,9 @@ class ScriptedServer:
     the prompt log-probabilities a held-out loss needs; without it that route is a 404, like a
     chat-only API. Responders and scorers see the request's ``model``, so one server can play a
     whole model family. ``latency`` delays every 200 reply; error replies (429, 5xx) go out at
-    once, like a gateway rejecting a request. ``port=0`` picks a free port. Use as a context
+    once, like a gateway rejecting a request. ``batches`` (a
+    :class:`~examharness.testing.batch_api.BatchAPI`) adds the Files and Batches endpoints.
+    ``port=0`` picks a free port. Use as a context
     manager (background thread with its own event loop) or call :meth:`serve_forever` to run in
     the foreground.
     """
@@ -85,8 +88,10 @@ class ScriptedServer:
         port: int = 0,
         model: str = "scripted",
         scorer: Scorer | None = None,
+        batches: BatchAPI | None = None,
     ) -> None:
         self._responder, self._latency, self._faults = responder, latency, faults
+        self._batches = batches
         self._scorer = scorer
         self._host, self._port, self._model = host, port, model
         self._lock = threading.Lock()
@@ -230,6 +235,10 @@ class ScriptedServer:
     def _answer(self, http: Request, connection: int) -> Reply:
         """What to send for one request (see :class:`~examharness.testing._http.Reply`)."""
         keep = http.keep_alive
+        if self._batches is not None and self._batches.handles(http.path):
+            status, data = self._batches.answer(http, self._batch_entry)
+            self._record(connection, http.path, None, status, None)
+            return Reply(data)
         if http.method == "GET" and http.path in _MODELS_PATHS:
             self._record(connection, http.path, None, 200, None)
             model = {"id": self._model, "object": "model", "created": 0, "owned_by": "examharness"}
@@ -293,6 +302,14 @@ class ScriptedServer:
         said = ScriptedReply(text="") if empty else self._responder(request)
         reply = ScriptedReply(text=said) if isinstance(said, str) else said
         return completion_body(index, request, reply.text, reply.finish_reason)
+
+    def _batch_entry(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One batch entry, answered as the chat endpoint would and logged as ``batch``."""
+        with self._lock:
+            index = len(self._log)
+        body = self._chat_body(index, request, False)
+        self._record(0, "batch", request, 200, None, prompt_hash(request))
+        return body
 
     def _logprob_body(self, index: int, request: dict[str, Any], empty: bool) -> dict[str, Any]:
         assert self._scorer is not None
@@ -376,6 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=["unauthorized", "forbidden", "model_not_found", "drip", "silent", "empty"],
         help="misbehave on every request: 401 echoing the key, 403, 404, one byte per second, no answer",
     )
+    parser.add_argument("--batch-polls", type=int, default=0, metavar="N",
+                        help="also serve the Files and Batches APIs; a batch spends N polls in each status")
     parser.add_argument("--retry-after", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -411,9 +430,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.fault_fraction > 0 and chosen
         else None
     )
+    batches = BatchAPI(polls_per_status=args.batch_polls) if args.batch_polls else None
     server = ScriptedServer(
-        responder=responder, latency=args.latency, faults=faults, host=args.host, port=args.port
-    )
+        responder=responder, latency=args.latency, faults=faults, host=args.host, port=args.port,
+        batches=batches,
+    )  # fmt: skip
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever(on_ready=lambda url: print(f"listening on {url}", flush=True))
     return 0
