@@ -45,7 +45,7 @@ class Passage(Strict):
 
     text: str
     title: str | None = None
-    images: list[str] = []
+    images: list[str] = Field(default_factory=list)
 
 
 class Sampling(Strict):
@@ -84,7 +84,7 @@ class _ChoiceBase(Strict):
     question: str
     options: list[str] = Field(min_length=2, max_length=26)
     passage: str | None = None
-    images: list[str] = []
+    images: list[str] = Field(default_factory=list)
     explanation: str | None = None
 
     @property
@@ -132,7 +132,7 @@ class NumericItem(Strict):
     """Accepted values: numbers, or text a reply's number is read as ("3/4", ".75", "1,250")."""
     tolerance: float = Field(default=0.0, ge=0)
     passage: str | None = None
-    images: list[str] = []
+    images: list[str] = Field(default_factory=list)
 
     @property
     def max_points(self) -> float:
@@ -162,7 +162,7 @@ class FreeResponseItem(Strict):
     max_points: float = Field(gt=0, le=MAX_POINTS)
     reference: str | None = None
     passage: str | None = None
-    images: list[str] = []
+    images: list[str] = Field(default_factory=list)
 
 
 class EssayItem(Strict):
@@ -174,7 +174,7 @@ class EssayItem(Strict):
     rubric: str
     scale: RubricScale = RubricScale()
     passage: str | None = None
-    images: list[str] = []
+    images: list[str] = Field(default_factory=list)
 
     @property
     def max_points(self) -> float:
@@ -205,7 +205,7 @@ class CodeItem(Strict):
     difficulty: str | None = None
     """e.g. easy / medium / hard for Leetcode-style problems (kept as a fact; sections group them)."""
     passage: str | None = None
-    images: list[str] = []
+    images: list[str] = Field(default_factory=list)
 
     @property
     def max_points(self) -> float:
@@ -443,7 +443,17 @@ def load_exam(path: str | Path, *, parse_cache: Path | None = None) -> LoadedExa
     cached = _from_parse_cache(parse_cache, digest, path)
     if cached is not None:
         return cached
-    data, locate = load_yaml_with_lines(path)
+    try:
+        exam = _validated(path, quick=True)
+    except InputError:  # said again from the careful parse, whose bounds have their own messages
+        exam = _validated(path, quick=False)
+    if parse_cache is not None:
+        _to_parse_cache(parse_cache, digest, exam)
+    return LoadedExam(exam=exam, path=path, content_hash=digest)
+
+
+def _validated(path: Path, *, quick: bool) -> Exam:
+    data, locate = load_yaml_with_lines(path, quick=quick)
     if not isinstance(data, dict):
         raise InputError.one(path, 1, "(file)", "an exam file must be a YAML mapping")
     problems = [
@@ -456,9 +466,7 @@ def load_exam(path: str | Path, *, parse_cache: Path | None = None) -> LoadedExa
         problems = validation_problems(err, str(path), locate) + problems
     if problems:
         raise InputError(sorted(problems, key=lambda p: p.line or 0))
-    if parse_cache is not None:
-        _to_parse_cache(parse_cache, digest, exam)
-    return LoadedExam(exam=exam, path=path, content_hash=digest)
+    return exam
 
 
 def _cache_file(folder: Path, digest: str) -> Path:

@@ -21,10 +21,12 @@ Scalars resolve exactly as ``yaml.safe_load`` resolves them. Every problem is a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import yaml
+import yaml_rs
 from yaml.nodes import ScalarNode
 
 from examharness.errors import InputError, Problem
@@ -230,11 +232,80 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+_AFTER = r"(?:[:?-][ \t]+|[\[{,][ \t]*|\n[ \t]*(?:-[ \t]+)*)"
+"""Where a plain scalar starts: a mapping value, a sequence entry, a flow item, a line's start
+(the text is searched with a newline in front). Every branch opens with one of a few characters,
+so the search skips everything else at C speed."""
+_ENDS = r"(?=[ \t\r]*(?:\n|\Z|#|[,\]}]|:(?:[ \t\r\n]|\Z)))"
+"""Where it ends, when it is a single word (a key, a value, a flow item)."""
+_READ_APART = re.compile(
+    _AFTER + r"(?=[-+.0-9<=yYnNoO])(?:"  # the first character rules out nearly every scalar at once
+    r"(?:yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|<<|=)" + _ENDS  # YAML 1.1 words, merge, value
+    + r"|[-+]?0[0-9a-zA-Z_]+" + _ENDS  # 012 (octal in 1.1), 0o12 (octal in 1.2), 0b1, 0x_1
+    + r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?" + _ENDS  # 1:30 (base 60 in 1.1)
+    + r"|[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9_]+" + _ENDS  # 1e3 (a float only in 1.2)
+    + r"|[-+.0-9]*_[-+.0-9_]*" + _ENDS  # 1_000 (digit groups)
+    + r"|[-+]?[0-9]{19,}" + _ENDS  # beyond 64 bits
+    + r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"  # a timestamp (1.1), whatever follows
+    + r")"
+)
+_STRUCTURE = ("\n---", "\n...", "\n%", "\x85", "\u2028", "\u2029", "\ufeff")
+"""Several documents, directives; line breaks only YAML 1.1 knows, a byte order mark."""
+_UNREADABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters PyYAML's reader refuses (control characters, surrogates)."""
+_TAB_INDENT = re.compile(r"\n *\t")
+"""A tab in a line's indentation: PyYAML refuses it, yaml-rs reads on."""
+"""Plain scalars YAML 1.1 (PyYAML) and YAML 1.2 (yaml-rs) read apart, and structure this module
+bounds itself: a text holding any of them takes the event-by-event path."""
+_MARKS = re.compile(r"[!&*]")
+_BEFORE_MARK = frozenset(" \t\r\n[{,:-")
+_AFTER_MARK = frozenset(" \t\r\n,]}")
+
+
+def _has_marks(text: str) -> bool:
+    """Whether ``text`` holds a tag, an anchor or an alias (``!x``, ``&x``, ``*x`` after a space
+    or an indicator); the characters alone are rare enough to look at each one."""
+    for m in _MARKS.finditer(text):
+        i = m.start()
+        if (i == 0 or text[i - 1] in _BEFORE_MARK) and (i + 1 < len(text) and text[i + 1] not in _AFTER_MARK):
+            return True
+    return False
+
+
+_SLOW = object()
+_REFUSE_DUPLICATES = yaml_rs.DuplicateKeyPolicy.Error
+_NO_ALIASES = yaml_rs.AliasLimits(max_total_replayed_events=0)
+
+
+def _quick(text: str) -> Any:
+    """``text`` parsed by yaml-rs (ten times faster than libyaml's events through Python), or
+    :data:`_SLOW` when the careful path must decide: yaml-rs refuses it, or the text holds anything
+    the two parsers could read apart (:data:`_READ_APART`). Otherwise the results are equal
+    (``tests/test_safeyaml_fast.py`` checks both paths on tricky texts)."""
+    lines = "\n" + text
+    if any(s in lines for s in _STRUCTURE) or _UNREADABLE.search(text) or _TAB_INDENT.search(lines) \
+            or _READ_APART.search(lines) or _has_marks(text):  # fmt: skip
+        return _SLOW
+    try:
+        data = yaml_rs.loads(text, parse_datetime=False, duplicate_key_policy=_REFUSE_DUPLICATES,
+                             alias_limits=_NO_ALIASES)  # fmt: skip
+    except Exception:  # any refusal is explained, with its line, by the careful path
+        return _SLOW
+    return data if data is None or isinstance(data, dict | list | str | int | float | bool) else _SLOW
+
+
 def parse_yaml(text: str, file: str) -> Any:
     """The single document in ``text`` as plain data (``None`` for an empty file).
 
     Raises :class:`InputError`: one problem per duplicate key, else the first problem found.
     """
+    data = _quick(text)
+    return data if data is not _SLOW else careful_parse(text, file)
+
+
+def careful_parse(text: str, file: str) -> Any:
+    """:func:`parse_yaml` event by event, with every bound of the module doc and the line of
+    every problem."""
     loader = Loader(text)
     builder = _Builder(file, loader)
     handlers: dict[type, Callable[[Any], None]] = {

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from examharness.errors import InputError, Problem
 from examharness.safeyaml import Loader as YAML_LOADER
-from examharness.safeyaml import parse_yaml
+from examharness.safeyaml import careful_parse, parse_yaml
 
 M = TypeVar("M", bound=BaseModel)
 PathPart = str | int
@@ -107,29 +107,38 @@ def _child(node: yaml.Node, part: PathPart) -> tuple[int, yaml.Node] | None:
     return None
 
 
-def load_yaml_with_lines(path: str | Path) -> tuple[Any, Locator]:
+def load_yaml_with_lines(path: str | Path, *, quick: bool = True) -> tuple[Any, Locator]:
     """Parse ``path`` safely; return (plain data, locator).
 
     Raises :class:`InputError` for an unreadable file, broken YAML (one problem, at the line
     of the parser's mark), duplicate mapping keys, or anything :func:`parse_yaml` bounds.
+    ``quick=False`` parses event by event (:func:`~examharness.safeyaml.careful_parse`): a caller
+    whose data did not validate asks again that way, since a quick parse may have read past a
+    bound (nesting, key shapes) whose own message is the one to give.
     """
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InputError.one(file, None, "", f"cannot read file: {err}") from None
-    return parse_yaml(text, file), Locator(text)
+    return (parse_yaml(text, file) if quick else careful_parse(text, file)), Locator(text)
 
 
 def load_model(path: Path, model: type[M], what: str) -> tuple[M, Locator]:
     """Load a YAML mapping into ``model``; every problem is an :class:`InputError` with lines."""
-    data, locate = load_yaml_with_lines(path)
-    if not isinstance(data, dict):
-        raise InputError.one(path, 1, "(file)", f"{what} must be a YAML mapping")
-    try:
-        return model.model_validate(data), locate
-    except ValidationError as err:
-        raise InputError(validation_problems(err, str(path), locate)) from None
+    for quick in (True, False):
+        data, locate = load_yaml_with_lines(path, quick=quick)
+        try:
+            if not isinstance(data, dict):
+                raise InputError.one(path, 1, "(file)", f"{what} must be a YAML mapping")
+            try:
+                return model.model_validate(data), locate
+            except ValidationError as err:
+                raise InputError(validation_problems(err, str(path), locate)) from None
+        except InputError:
+            if not quick:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _message(error: Any) -> tuple[FieldPath, str]:

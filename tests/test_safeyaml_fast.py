@@ -1,0 +1,75 @@
+"""The quick YAML path (yaml-rs) gives exactly what the careful, event-by-event path gives, and
+hands every text the two parsers could read apart to the careful path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from examharness.safeyaml import _SLOW, _quick, careful_parse
+
+ROOT = Path(__file__).resolve().parents[1]
+
+READ_APART = [
+    "a: yes", "a: No", "a: [1, on]", "- OFF", "on: 1", "a: b\r\nc: off\r\n",
+    "a: 012", "a: 0o12", "a: 0x1F", "a: 0b101", "a: -0_7", "x:\n  - 012\n",
+    "a: 1e3", "a: .5e3", "a: 1.0e+3", "a: 6.8523015e+5", "a: 1_000", "a: 1:30", "a: 190:20:30.15",
+    "a: 12345678901234567890", "a: 2001-12-14", "t: 2001-12-14 21:59:43.10 -5",
+    "a: <<", "base: &b {k: 1}\nd:\n  <<: *b", "a: =", "a: *x", "a: &x 1", "*x: 1", "a: !!str 12",
+    "a: !custom x", "---\na: 1", "a: 1\n---\nb: 2", "%YAML 1.1\n---\na: 1", "a: 1\n...\n",
+    "a: x\u2028y", "a: x\x85y", "\ufeffa: 1", "\tb: 1", "a:\n  \tb: 1",
+]  # fmt: skip
+SAME = [
+    "", "# only a comment\n", "a: 1", "a: -7", "a: +3", "a: 0", "a: 0.25", "a: -1.5", "a: .5", "a: 1.",
+    "a: .inf", "a: -.Inf", "a: .NaN", "a: ~", "a: null", "a: Null", "a:", "a: true", "a: False",
+    "a: y", "a: n", "a: 'yes'", 'a: "012"', "a: yes sir", "a: on the table", "a: no. 5",
+    "a: AT&T", "a: 2 * 3", "a: rock & roll", "a: 1:30 pm", "a: 2001 was a year",
+    "a: |\n  literal\n   text\n", "a: >\n  folded\n  text\n", "a: 'it''s'", 'a: "tab\\there \\u00e9"',
+    "a: [1, 2.5, x, 'y']", "a: {b: 1, c: [d, e]}", "- a\n- b: 1\n  c: 2\n", "a: b # comment",
+    "question: What is 2+2?\noptions: [three, four, five, six]\nanswer: B\n",
+    "a: long plain\n  scalar over\n  lines", "a: ':'", "a: x:y", "a:\n  b: 1\n  c: 'tab\there'", "a: http://x.org/a?b=c#d",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", READ_APART)
+def test_texts_the_parsers_read_apart_take_the_careful_path(text: str) -> None:
+    assert _quick(text) is _SLOW
+
+
+@pytest.mark.parametrize("text", SAME)
+def test_the_quick_path_equals_the_careful_one(text: str) -> None:
+    quick = _quick(text)
+    assert quick is not _SLOW, "this text should not need the careful path"
+    assert _equal(quick, careful_parse(text, "x.yaml"))
+
+
+@pytest.mark.parametrize("text", ["a: 1\na: 2", "a: [1, 2", "a: b: c", "a: -", "a: 'open"])
+def test_a_text_yaml_rs_refuses_is_explained_by_the_careful_path(text: str) -> None:
+    assert _quick(text) is _SLOW
+
+
+def test_every_yaml_file_in_the_repository_reads_the_same_both_ways() -> None:
+    files = [p for d in ("exams", "prompts", "tests", "examharness") for p in (ROOT / d).rglob("*.yaml")]
+    quick_read = 0
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        quick = _quick(text)
+        if quick is _SLOW:
+            continue
+        quick_read += 1
+        assert _equal(quick, careful_parse(text, str(path))), path
+    assert quick_read >= len(files) // 2, f"the quick path read only {quick_read} of {len(files)} files"
+
+
+def _equal(a: object, b: object) -> bool:
+    """Equal values of equal types all the way down (1 == 1.0 == True would hide a difference)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float) and a != a:
+        return b != b  # NaN
+    return a == b
