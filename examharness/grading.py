@@ -46,12 +46,13 @@ def _choice_extraction(record: ItemRecord, item: MCItem | MultiSelectItem) -> Ex
     but not to a loose reading of an explanation cut off at ``max_tokens``."""
     multi = isinstance(item, MultiSelectItem)
     explanation = record.stages[0]
+    if len(record.stages) > 1:  # the letter first: the explanation is read only when it is not one
+        second = extract_choice(record.stages[1].reply or "", item.options, multi=multi)
+        if second.status == "answered":
+            return second.model_copy(update={"how": f"answer-stage:{second.how}"})
     first = extract_choice(explanation.reply or "", item.options, multi=multi)
     if len(record.stages) == 1:
         return first
-    second = extract_choice(record.stages[1].reply or "", item.options, multi=multi)
-    if second.status == "answered":
-        return second.model_copy(update={"how": f"answer-stage:{second.how}"})
     if explanation.finish_reason == "length" and first.status == "answered" and first.tier != "strict":
         return Extraction(status="unparseable", how="explanation-cut-off")
     return first.model_copy(update={"how": f"explanation:{first.how}"})

@@ -123,6 +123,7 @@ async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params
     :class:`RequestFailed` costs this item; :class:`RunAborted` means no item can succeed.
     The reply is not cached here: :func:`remember` does that once the item is on disk.
     """
+    key = None
     if ctx.cache is not None:
         key = request_key(
             model=ctx.backend.model, base_url=ctx.backend.base_url, stage=stage,
@@ -146,7 +147,9 @@ async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params
     reply, attempt, latency = await with_retries(send, ctx.retry, ctx.counters, ctx.rng, empty=empty)
     ctx.counters.prompt_tokens += reply.usage.prompt_tokens
     ctx.counters.completion_tokens += reply.usage.completion_tokens
-    return _stage_record(stage, messages, params, reply, latency, cached=False, attempts=attempt)
+    record = _stage_record(stage, messages, params, reply, latency, cached=False, attempts=attempt)
+    record.cache_key = key
+    return record
 
 
 async def with_retries(
@@ -208,7 +211,7 @@ def remember(ctx: RunContext, stages: list[StageRecord]) -> None:
     for s in stages:
         if s.cached or not (s.reply or "").strip():
             continue
-        key = request_key(
+        key = s.cache_key or request_key(
             model=ctx.backend.model, base_url=ctx.backend.base_url, stage=s.stage,
             messages=s.messages, params=s.params,
         )  # fmt: skip
