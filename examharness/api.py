@@ -13,12 +13,12 @@ import importlib.metadata
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from examharness import __version__
 from examharness.backends.base import ChatBackend
 from examharness.backends.fleet import attempt_deadline, with_pool_stats
 from examharness.backends.select import open_backend
-from examharness.batch.session import offline_backend, run_batch
 from examharness.cache import Warn, default_cache_path, open_cache
 from examharness.code.scores import code_items, run_pass_rates
 from examharness.contamfile import ContaminationReport
@@ -112,7 +112,7 @@ def run_exams(
         work, refs = plan_work(exams, opts, before.exams if before else None)
         prompts_dir = str(opts.prompts_dir.resolve()) if opts.prompts_dir else None
         backend, kind = stack.enter_context(
-            offline_backend(opts.model, opts.base_url) if opts.batch_export or opts.batch_import
+            _offline_backend(opts.model, opts.base_url) if opts.batch_export or opts.batch_import
             else open_backend(opts.model, opts.base_url, opts.key_env, opts.timeout, endpoints=opts.endpoints,
                               concurrency=opts.workers, warn=warn)
         )  # fmt: skip
@@ -147,6 +147,15 @@ def run_exams(
     return run_dir, counters
 
 
+def _offline_backend(
+    model: str | None, base_url: str | None
+) -> contextlib.AbstractContextManager[tuple[ChatBackend, Literal["openai"]]]:
+    """:func:`examharness.batch.session.offline_backend`, imported only for batch files."""
+    from examharness.batch.session import offline_backend
+
+    return offline_backend(model, base_url)
+
+
 def _session(
     opts: RunOptions, work: list[WorkItem], run_dir: Path, backend: ChatBackend, counters: Counters,
     on_progress: ProgressFn | None, warn: Warn,
@@ -160,6 +169,8 @@ def _session(
         renderer = Renderer(vision=opts.vision, user_dir=opts.prompts_dir)
         try:
             if opts.batched:
+                from examharness.batch.session import run_batch  # loads the SDK's batch types
+
                 await run_batch(work, opts=opts, run_dir=run_dir, backend=backend, cache=cache,
                                 renderer=renderer, counters=counters, on_progress=on_progress)  # fmt: skip
                 return
