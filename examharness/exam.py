@@ -15,8 +15,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from examharness.errors import InputError, Problem
+from examharness.safeyaml import beyond_bounds
 from examharness.scales import Scale
-from examharness.yamlpos import PathError, load_yaml_with_lines, validation_problems
+from examharness.yamlpos import Locator, PathError, load_yaml_with_lines, validation_problems
 
 SectionKind = Literal["multiple_choice", "free_response", "essay", "code"]
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -443,17 +444,25 @@ def load_exam(path: str | Path, *, parse_cache: Path | None = None) -> LoadedExa
     cached = _from_parse_cache(parse_cache, digest, path)
     if cached is not None:
         return cached
-    try:
-        exam = _validated(path, quick=True)
-    except InputError:  # said again from the careful parse, whose bounds have their own messages
-        exam = _validated(path, quick=False)
+    exam = _validated(path)
     if parse_cache is not None:
         _to_parse_cache(parse_cache, digest, exam)
     return LoadedExam(exam=exam, path=path, content_hash=digest)
 
 
-def _validated(path: Path, *, quick: bool) -> Exam:
+def _validated(path: Path, *, quick: bool = True) -> Exam:
+    """The exam in ``path``, or every problem in it. A quick parse whose data does not validate
+    is parsed again carefully if it went past a bound the careful parser names itself."""
     data, locate = load_yaml_with_lines(path, quick=quick)
+    try:
+        return _checked(path, data, locate)
+    except InputError:
+        if quick and beyond_bounds(data):
+            return _validated(path, quick=False)
+        raise
+
+
+def _checked(path: Path, data: Any, locate: Locator) -> Exam:
     if not isinstance(data, dict):
         raise InputError.one(path, 1, "(file)", "an exam file must be a YAML mapping")
     problems = [

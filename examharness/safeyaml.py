@@ -294,6 +294,25 @@ def _quick(text: str) -> Any:
     return data if data is None or isinstance(data, dict | list | str | int | float | bool) else _SLOW
 
 
+def beyond_bounds(data: Any) -> bool:
+    """Whether quickly parsed ``data`` holds what :func:`careful_parse` refuses with a message of
+    its own: nesting deeper than :data:`MAX_DEPTH`, a key that is a mapping or a list. A caller
+    whose quickly parsed data did not validate parses carefully only then; otherwise the
+    validation messages (with their lines) are the same either way."""
+    todo: list[tuple[Any, int]] = [(data, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, dict):
+            if depth >= MAX_DEPTH or any(isinstance(k, tuple | list | dict) for k in value):
+                return True
+            todo.extend((v, depth + 1) for v in value.values() if isinstance(v, dict | list))
+        elif isinstance(value, list):
+            if depth >= MAX_DEPTH:
+                return True
+            todo.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+    return False
+
+
 def parse_yaml(text: str, file: str) -> Any:
     """The single document in ``text`` as plain data (``None`` for an empty file).
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from examharness.errors import InputError, Problem
 from examharness.safeyaml import Loader as YAML_LOADER
-from examharness.safeyaml import careful_parse, parse_yaml
+from examharness.safeyaml import beyond_bounds, careful_parse, parse_yaml
 
 M = TypeVar("M", bound=BaseModel)
 PathPart = str | int
@@ -126,19 +126,15 @@ def load_yaml_with_lines(path: str | Path, *, quick: bool = True) -> tuple[Any, 
 
 def load_model(path: Path, model: type[M], what: str) -> tuple[M, Locator]:
     """Load a YAML mapping into ``model``; every problem is an :class:`InputError` with lines."""
-    for quick in (True, False):
-        data, locate = load_yaml_with_lines(path, quick=quick)
-        try:
-            if not isinstance(data, dict):
-                raise InputError.one(path, 1, "(file)", f"{what} must be a YAML mapping")
-            try:
-                return model.model_validate(data), locate
-            except ValidationError as err:
-                raise InputError(validation_problems(err, str(path), locate)) from None
-        except InputError:
-            if not quick:
-                raise
-    raise AssertionError("unreachable")
+    data, locate = load_yaml_with_lines(path)
+    if beyond_bounds(data):  # the careful parse names the bound
+        data, locate = load_yaml_with_lines(path, quick=False)
+    if not isinstance(data, dict):
+        raise InputError.one(path, 1, "(file)", f"{what} must be a YAML mapping")
+    try:
+        return model.model_validate(data), locate
+    except ValidationError as err:
+        raise InputError(validation_problems(err, str(path), locate)) from None
 
 
 def _message(error: Any) -> tuple[FieldPath, str]:
