@@ -250,7 +250,7 @@ def big_run(root: Path, env: dict[str, str], items: int, per_item_small: float) 
         "report": cli("report", str(run_dir)),
         "report --json": cli("report", str(run_dir), "--json"),
         "compare": cli("compare", str(run_dir), str(run_dir)),
-        "chart": cli("chart", str(run_dir), "--out", str(root / "big.png")),
+        "chart --languages": cli("chart", str(run_dir), "--languages", "--out", str(root / "big.png")),
     }
     for name, cmd in views.items():
         v = measure(cmd, env)

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from examharness.backends.base import Message, StageParams, Usage
 from examharness.code.models import CodeSample, PassCount
@@ -135,17 +135,6 @@ class StageRecord(Model):
     latency_s: float = 0.0
     cached: bool = False
     attempts: int = 1
-    _key: str | None = PrivateAttr(default=None)
-
-    @property
-    def cache_key(self) -> str | None:
-        """The request-cache key the runner looked this stage up under (kept in memory only, so
-        the reply is stored under it without hashing the messages again)."""
-        return self._key
-
-    @cache_key.setter
-    def cache_key(self, key: str | None) -> None:
-        self._key = key
 
 
 class ItemRecord(Model):

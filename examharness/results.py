@@ -15,6 +15,7 @@ only :meth:`RunFolder.set_aside_damaged_items` (used by ``run --resume``) moves 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -62,6 +63,7 @@ def _read_bytes(path: Path) -> bytes:
 Prepare = Callable[[dict[str, Any]], None]
 
 
+@functools.cache
 def _versioned(model: type[BaseModel]) -> bool:
     """Whether ``model`` itself refuses a ``schema_version`` this code does not read."""
     field = model.model_fields.get("schema_version")
@@ -155,20 +157,26 @@ class JsonlLines(Generic[M]):
 
 
 def read_jsonl(path: Path, model: type[M], prepare: Prepare | None = None) -> JsonlLines[M]:
+    """Every line of ``path`` as ``model``, read a line at a time (a 20,000-item run's
+    ``items.jsonl`` is hundreds of megabytes: only the records are held, never the file)."""
     if not path.exists():
         return JsonlLines([], [], torn=False)
-    data = _read_bytes(path)
     records: list[M] = []
     damaged: list[tuple[Problem, bytes]] = []
-    lines = data.split(b"\n")
-    for n, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            records.append(parse_model(path, n, raw, model, prepare))
-        except InputError as err:
-            damaged.append((err.problems[0], raw))
-    torn = bool(damaged) and not data.endswith(b"\n") and damaged[-1][1] == lines[-1]
+    line = b""
+    try:
+        with path.open("rb") as f:
+            for n, line in enumerate(f, 1):
+                raw = line[:-1] if line.endswith(b"\n") else line
+                if not raw.strip():
+                    continue
+                try:
+                    records.append(parse_model(path, n, raw, model, prepare))
+                except InputError as err:
+                    damaged.append((err.problems[0], raw))
+    except OSError as err:
+        raise _cannot(path, "read", err) from None
+    torn = bool(damaged) and not line.endswith(b"\n") and damaged[-1][1] == line
     return JsonlLines(records, damaged, torn=torn)
 
 

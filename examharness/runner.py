@@ -123,7 +123,6 @@ async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params
     :class:`RequestFailed` costs this item; :class:`RunAborted` means no item can succeed.
     The reply is not cached here: :func:`remember` does that once the item is on disk.
     """
-    key = None
     if ctx.cache is not None:
         key = request_key(
             model=ctx.backend.model, base_url=ctx.backend.base_url, stage=stage,
@@ -147,9 +146,7 @@ async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params
     reply, attempt, latency = await with_retries(send, ctx.retry, ctx.counters, ctx.rng, empty=empty)
     ctx.counters.prompt_tokens += reply.usage.prompt_tokens
     ctx.counters.completion_tokens += reply.usage.completion_tokens
-    record = _stage_record(stage, messages, params, reply, latency, cached=False, attempts=attempt)
-    record.cache_key = key
-    return record
+    return _stage_record(stage, messages, params, reply, latency, cached=False, attempts=attempt)
 
 
 async def with_retries(
@@ -211,7 +208,7 @@ def remember(ctx: RunContext, stages: list[StageRecord]) -> None:
     for s in stages:
         if s.cached or not (s.reply or "").strip():
             continue
-        key = s.cache_key or request_key(
+        key = request_key(
             model=ctx.backend.model, base_url=ctx.backend.base_url, stage=s.stage,
             messages=s.messages, params=s.params,
         )  # fmt: skip
