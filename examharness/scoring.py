@@ -267,6 +267,8 @@ def percentile_range(scale: Scale, scaled: float) -> PercentileRange | None:
 
 
 Statistics = Callable[[list[SectionRaw]], Sequence[float | None]]
+_BOOT_BLOCK = 2_000_000
+"""Resampled item indices drawn at once (16 MB)."""
 
 
 def bootstrap_ci(sections: Sequence[SectionItems], fn: Statistics, *, n: int = 1000,
@@ -284,9 +286,16 @@ def bootstrap_ci(sections: Sequence[SectionItems], fn: Statistics, *, n: int = 1
     sums: list[tuple[SectionItems, np.ndarray, np.ndarray]] = []
     for sec in sections:
         k = len(sec.points)
-        idx = rng.integers(0, k, size=(n, k)) if k else np.zeros((n, 0), dtype=np.int64)
-        sums.append((sec, np.asarray(sec.points, float)[idx].sum(axis=1),
-                     np.asarray(sec.max_points, float)[idx].sum(axis=1)))
+        points, max_points = np.asarray(sec.points, float), np.asarray(sec.max_points, float)
+        p_sums, m_sums = np.zeros(n), np.zeros(n)
+        # Resamples drawn a block of rows at a time (the same numbers as one n x k draw): a
+        # 20,000-item section would otherwise hold three n x k arrays, about 500 MB.
+        rows = max(1, _BOOT_BLOCK // max(k, 1))
+        for start in range(0, n if k else 0, rows):
+            idx = rng.integers(0, k, size=(min(rows, n - start), k))
+            p_sums[start : start + len(idx)] = points[idx].sum(axis=1)
+            m_sums[start : start + len(idx)] = max_points[idx].sum(axis=1)
+        sums.append((sec, p_sums, m_sums))
     values: list[Sequence[float | None]] = [
         fn([SectionRaw(section_id=sec.section_id, points=float(p[r]), max_points=float(m[r]),
                        weight=sec.weight) for sec, p, m in sums])
