@@ -22,6 +22,7 @@ from pydantic import Field
 
 from examharness import __version__
 from examharness.api import RunOptions, run_exams, score_run
+from examharness.code.scores import ProblemRate
 from examharness.errors import InputError
 from examharness.family import FamilyMember, ResolvedCompute, load_family, recorded_members
 from examharness.records import RUN_FILE, SCHEMA_VERSION, Model, SchemaVersion, now
@@ -43,20 +44,6 @@ class FamilyRunConfig(Model):
     exam_paths: list[str]
     samples: int
     seed: int
-
-
-class ProblemRate(Model):
-    exam_id: str
-    item_id: str
-    n: int
-    """Samples answered (error items excluded)."""
-    passed: int
-    errors: int = 0
-    """Samples with no grade: request errors, ungraded or failed free-response grading."""
-
-    @property
-    def pass_rate(self) -> float | None:
-        return self.passed / self.n if self.n else None
 
 
 class MemberPassRates(Model):

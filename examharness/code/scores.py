@@ -31,11 +31,13 @@ class SectionPassAtK(BaseModel):
 
 
 class ProblemRate(BaseModel):
-    """One problem's samples: ``n`` sampled, ``passed`` passed every test, ``errors`` requests
-    that failed (an ``error`` item: no sample is counted, the problem has no rate yet)."""
+    """One problem's samples: ``n`` answered, ``passed`` passed (every test, for code), ``errors``
+    samples with no grade (a failed request, or an ungraded free response: no sample is counted,
+    the problem may have no rate yet). Run folders' ``pass_rates.json`` and family runs both
+    keep these; a family run's rows name no section."""
 
     exam_id: str
-    section_id: str
+    section_id: str | None = None
     item_id: str
     n: int
     passed: int
