@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 from examharness.errors import InputError, Problem
 from examharness.safeyaml import beyond_bounds
 from examharness.scales import Scale
-from examharness.yamlpos import Locator, PathError, load_yaml_with_lines, validation_problems
+from examharness.yamlpos import Locator, PathError, validation_problems, yaml_with_lines
 
 SectionKind = Literal["multiple_choice", "free_response", "essay", "code"]
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -444,22 +444,26 @@ def load_exam(path: str | Path, *, parse_cache: Path | None = None) -> LoadedExa
     cached = _from_parse_cache(parse_cache, digest, path)
     if cached is not None:
         return cached
-    exam = _validated(path)
+    try:  # as Path.read_text reads it: universal newlines
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as err:
+        raise InputError.one(path, None, "", f"cannot read file: {err}") from None
+    exam = _validated(path, text)
     if parse_cache is not None:
         _to_parse_cache(parse_cache, digest, exam)
     return LoadedExam(exam=exam, path=path, content_hash=digest)
 
 
-def _validated(path: Path, *, quick: bool = True) -> Exam:
-    """The exam in ``path``, or every problem in it. A quick parse whose data does not validate
-    is parsed again carefully if it went past a bound the careful parser names itself."""
-    data, locate = load_yaml_with_lines(path, quick=quick)
+def _validated(path: Path, text: str) -> Exam:
+    """The exam in ``text`` (read from ``path``), or every problem in it. A quick parse whose data
+    does not validate is parsed again carefully if it went past a bound the careful parser names."""
+    data, locate = yaml_with_lines(text, str(path))
     try:
         return _checked(path, data, locate)
     except InputError:
-        if quick and beyond_bounds(data):
-            return _validated(path, quick=False)
-        raise
+        if not beyond_bounds(data):
+            raise
+    return _checked(path, *yaml_with_lines(text, str(path), quick=False))
 
 
 def _checked(path: Path, data: Any, locate: Locator) -> Exam:

@@ -121,14 +121,26 @@ def load_yaml_with_lines(path: str | Path, *, quick: bool = True) -> tuple[Any, 
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InputError.one(file, None, "", f"cannot read file: {err}") from None
+    return yaml_with_lines(text, file, quick=quick)
+
+
+def yaml_with_lines(text: str, file: str, *, quick: bool = True) -> tuple[Any, Locator]:
+    """:func:`load_yaml_with_lines` for a text already read."""
     return (parse_yaml(text, file) if quick else careful_parse(text, file)), Locator(text)
 
 
 def load_model(path: Path, model: type[M], what: str) -> tuple[M, Locator]:
     """Load a YAML mapping into ``model``; every problem is an :class:`InputError` with lines."""
     data, locate = load_yaml_with_lines(path)
-    if beyond_bounds(data):  # the careful parse names the bound
-        data, locate = load_yaml_with_lines(path, quick=False)
+    try:
+        return _validated_model(path, data, locate, model, what)
+    except InputError:
+        if not beyond_bounds(data):
+            raise
+    return _validated_model(path, *load_yaml_with_lines(path, quick=False), model, what)  # names the bound
+
+
+def _validated_model(path: Path, data: Any, locate: Locator, model: type[M], what: str) -> tuple[M, Locator]:
     if not isinstance(data, dict):
         raise InputError.one(path, 1, "(file)", f"{what} must be a YAML mapping")
     try:
