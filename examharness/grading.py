@@ -26,7 +26,7 @@ from examharness.exam import (
     NumericItem,
     Section,
 )
-from examharness.extract import Extraction, extract_choice, extract_numeric, numeric_matches
+from examharness.extract.model import Extraction
 from examharness.memo import GradeMemo
 from examharness.records import NEEDS_GRADE, GradedItem, ItemRecord, RunConfig
 from examharness.rubric import grade_response, grader_messages, grader_vars
@@ -44,6 +44,8 @@ def _base(record: ItemRecord, item: Item) -> dict[str, Any]:
 def _choice_extraction(record: ItemRecord, item: MCItem | MultiSelectItem) -> Extraction:
     """Prefer the answer stage (the letter sampled at temperature 0); fall back to the explanation,
     but not to a loose reading of an explanation cut off at ``max_tokens``."""
+    from examharness.extract.choice import extract_choice  # compiled on first use: not for memo hits
+
     multi = isinstance(item, MultiSelectItem)
     explanation = record.stages[0]
     if len(record.stages) > 1:  # the letter first: the explanation is read only when it is not one
@@ -99,6 +101,8 @@ def grade_auto(record: ItemRecord, item: Item) -> GradedItem:
         points = 0.0 if status == "empty" else None
         return GradedItem(**base, status=status, points=points, how="no reply" if points == 0 else "")
     if isinstance(item, NumericItem):
+        from examharness.extract.numeric import extract_numeric, numeric_matches  # as in _choice_extraction
+
         text = record.stages[-1].reply or "" if len(record.stages) > 1 else record.stages[0].reply or ""
         ext = extract_numeric(text)
         if ext.status != "answered" and len(record.stages) > 1:

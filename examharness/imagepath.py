@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jinja2.exceptions import SecurityError
-
 
 def confined_image(path: str, exam_dir: Path, prompt_dirs: list[Path]) -> Path:
     """The file ``path`` names (relative paths are relative to ``exam_dir``), if it lies inside
     ``exam_dir`` or one of ``prompt_dirs``; else :class:`SecurityError`, which the renderer
     reports at the template's ``FILE:LINE``."""
+    from jinja2.exceptions import SecurityError  # called while a template renders: Jinja is loaded
+
     if not isinstance(path, str) or "\x00" in path:
         raise SecurityError(f"image path {path!r} is not a file name")
     target = (exam_dir / path).resolve()

@@ -29,17 +29,18 @@ import secrets
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import jinja2
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from examharness.backends.base import Message
 from examharness.builtin import prompts_dir
 from examharness.errors import InputError
 from examharness.exam import LoadedExam, MCExemplar, Section, letters_for
 from examharness.imagepath import confined_image
+
+if TYPE_CHECKING:  # Jinja is imported when the first template is compiled: a rerun served whole
+    # from the item memo renders nothing and so never pays for importing it.
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 BUILTIN_PROMPTS = prompts_dir()
 ROLE_MARKER = re.compile(r"^=== (system|user|assistant) ===[ \t]*$", re.MULTILINE)
@@ -82,8 +83,8 @@ class _Slots:
         return text
 
 
-@jinja2.pass_context
 def _hold(context: jinja2.runtime.Context, value: object) -> object:
+    """Jinja's ``finalize`` (``pass_context``): each substituted value, held by the render's slots."""
     slots = context.get(SLOTS)
     return slots.hold(value) if isinstance(slots, _Slots) else value
 
@@ -100,6 +101,9 @@ def template_dirs(exam_path: Path | None, user_dir: Path | None) -> list[Path]:
 def make_env(dirs: list[Path]) -> ImmutableSandboxedEnvironment:
     """The one template environment: sandboxed, immutable, ``StrictUndefined``, no autoescape
     (prompts are plain text), every ``{{ value }}`` held aside from role splitting."""
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
     return ImmutableSandboxedEnvironment(
         loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
         undefined=jinja2.StrictUndefined,
@@ -107,7 +111,7 @@ def make_env(dirs: list[Path]) -> ImmutableSandboxedEnvironment:
         keep_trailing_newline=False,
         trim_blocks=True,
         lstrip_blocks=True,
-        finalize=_hold,
+        finalize=jinja2.pass_context(_hold),
         auto_reload=False,  # a run's templates do not change under it: no stat per render
     )
 
@@ -120,6 +124,9 @@ def image_tag(path: str) -> str:
 
 def _template_error(name: str, dirs: list[Path], err: Exception, tb: TracebackType | None) -> InputError:
     """Map a Jinja error to ``TEMPLATE:LINE: template: message`` using Jinja's rewritten frames."""
+    import jinja2
+    from jinja2.exceptions import SecurityError
+
     file, line = name, None
     if isinstance(err, jinja2.TemplateSyntaxError):
         file, line = err.filename or name, err.lineno
@@ -218,6 +225,12 @@ class Renderer:
         self._by_exam: dict[Path | None, tuple[list[Path], ImmutableSandboxedEnvironment]] = {}
         self._sections: dict[tuple[Path, str], dict[str, Any]] = {}
 
+    def dirs_for(self, exam_path: Path | None) -> list[Path]:
+        """The template search path for an exam file, without compiling anything."""
+        if exam_path in self._by_exam:
+            return self._by_exam[exam_path][0]
+        return template_dirs(exam_path, self.user_dir)
+
     def env_for(self, exam_path: Path | None) -> tuple[list[Path], ImmutableSandboxedEnvironment]:
         """Looked up once per exam file: the search path costs a few ``stat`` calls."""
         if exam_path not in self._by_exam:
@@ -281,6 +294,9 @@ def render_messages(
 def render_template(
     name: str, dirs: list[Path], context: dict[str, Any], env: ImmutableSandboxedEnvironment
 ) -> str:
+    import jinja2  # loaded by make_env already: a lookup, not an import
+    from jinja2.exceptions import SecurityError
+
     try:
         return env.get_template(f"{name}.j2").render(context)
     except jinja2.TemplateNotFound:

@@ -35,7 +35,6 @@ from examharness.code.execute import Executor
 from examharness.code.sandbox import SandboxError
 from examharness.errors import RunAborted
 from examharness.exam import CodeItem, Item, LoadedExam, MCItem, MultiSelectItem, Section
-from examharness.extract import extract_choice, extract_numeric
 from examharness.memo import from_memo, item_key, memorable, templates_digest
 from examharness.prompts import ANSWER_STOP, Renderer, answer_followup
 from examharness.records import ItemRecord, SectionSampling, StageRecord
@@ -222,7 +221,7 @@ def _memo_keys(ctx: RunContext, work: list[WorkItem]) -> dict[int, str]:
     for w in work:
         path = w.loaded.path
         if path not in digests:
-            digests[path] = templates_digest(tuple(ctx.renderer.env_for(path)[0]))
+            digests[path] = templates_digest(tuple(ctx.renderer.dirs_for(path)))
         keys[id(w)] = item_key(
             model=ctx.backend.model, base_url=ctx.backend.base_url, seed=ctx.seed, vision=ctx.renderer.vision,
             templates=digests[path],
@@ -252,6 +251,9 @@ def needs_letter(mode: str, explanation: StageRecord, item: Item) -> bool:
     ``letter_if_needed``: when the explanation was cut off at ``max_tokens`` (``finish_reason``
     ``length``: whatever it reached is not a conclusion), states no answer, or only a loose
     rule found one (a mark or mention, not an answer statement)."""
+    from examharness.extract.choice import extract_choice  # compiled on first use
+    from examharness.extract.numeric import extract_numeric
+
     if mode == "two_stage" or explanation.finish_reason == "length":
         return True
     reply = explanation.reply or ""

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from examharness.errors import InputError
@@ -36,6 +36,9 @@ from examharness.scales import (
     SectionTablesConversion,
     TableConversion,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Interval = tuple[float, float]
 
@@ -282,6 +285,8 @@ def bootstrap_ci(sections: Sequence[SectionItems], fn: Statistics, *, n: int = 1
     that is None in any resample gets None. Deterministic for a given ``seed`` (a local numpy
     Generator; no global random state).
     """
+    import numpy as np  # here, not at the top: reading a run's records needs none of numpy
+
     rng = np.random.default_rng(seed)
     sums: list[tuple[SectionItems, np.ndarray, np.ndarray]] = []
     for sec in sections:

@@ -14,9 +14,30 @@ No answer is one of three statuses, kept apart on purpose: ``empty`` (blank repl
 but the answer is likely C") is an answer.
 """
 
-from examharness.extract.choice import extract_choice
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from examharness.extract.model import Extraction, Status, Tier, letters
-from examharness.extract.numeric import extract_numeric, numeric_matches, parse_number
+
+if TYPE_CHECKING:
+    from examharness.extract.choice import extract_choice
+    from examharness.extract.numeric import extract_numeric, numeric_matches, parse_number
+
+_LAZY = {"extract_choice": "choice", "extract_numeric": "numeric", "numeric_matches": "numeric",
+         "parse_number": "numeric"}  # fmt: skip
+"""Loaded on first use (PEP 562): the rules compile a few hundred patterns, which a rerun whose
+grades all come from the memo, or a view of a run folder, never needs."""
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value  # looked up once
+    return value
 
 __all__ = [
     "Extraction",
