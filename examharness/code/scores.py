@@ -71,8 +71,8 @@ class GradedCode(BaseModel):
 
 def code_items(graded: Sequence[BaseModel]) -> list[GradedCode]:
     """The code items of a list of graded items, with what pass@k needs of each."""
-    dumped = (g.model_dump() for g in graded)
-    return [GradedCode.model_validate(d) for d in dumped if d.get("item_type") == "code"]
+    code = [g for g in graded if getattr(g, "item_type", None) == "code"]
+    return [GradedCode.model_validate(g.model_dump()) for g in code]
 
 
 def section_values(
