@@ -25,6 +25,7 @@ from examharness.contamfile import ContaminationReport
 from examharness.errors import InputError, RunAborted, RunInterrupted
 from examharness.exam import LoadedExam, find_exam_files
 from examharness.grader import GraderOptions, grade_free_response
+from examharness.gradestamp import current_stamp, grades_current, stamp_grades
 from examharness.grading import grade_run, needs_rubric
 from examharness.memo import GradeMemo
 from examharness.outcome import run_summary
@@ -37,7 +38,7 @@ from examharness.plan import (
     resume_options,
 )
 from examharness.prompts import Renderer
-from examharness.records import RunConfig, RunScores, now
+from examharness.records import GradedItem, RunConfig, RunScores, now
 from examharness.results import RunFolder, load_run_exams
 from examharness.runlock import run_folder_lock
 from examharness.runner import Counters, ProgressFn, RetryPolicy, WorkItem, run
@@ -206,19 +207,48 @@ def score_run(
 ) -> RunScores:
     """Grade and score a run folder from its stored replies; write grades.jsonl and scores.json
     (``write=False``: only return the scores, e.g. for a report in another scale edition).
+    Stored grades still current (:mod:`examharness.gradestamp`) are kept: no item record is read.
 
     ``edition`` picks the scales' edition (test or table year); None keeps the one the run was
     started with (``run --edition``), else each exam's, else the newest."""
     folder = RunFolder.open(run_dir)
-    cfg, records = folder.read_config(), folder.read_items(messages=False)
+    cfg = folder.read_config()
     exams = load_run_exams(cfg, parse_cache=_parse_cache_at(cache_path) if use_cache else None)
-    memo = GradeMemo(cache_path or default_cache_path()) if use_cache else None
-    try:
-        graded = grade_run(cfg, records, exams, previous=folder.read_grades(),
-                           human=folder.read_human_grades(), memo=memo)  # fmt: skip
-    finally:
-        if memo is not None:
-            memo.close()
+    stamp = current_stamp(folder, exams)
+    kept = list(folder.read_grades().values()) if grades_current(folder, stamp) else None
+    if kept is not None and (grader is None or not needs_rubric(kept)):
+        graded = kept
+    else:  # grades that are not current are made again; current ones may still need a grader model
+        graded = _grade(folder, cfg, exams, kept, grader=grader, use_cache=use_cache,
+                        cache_path=cache_path, prompts_dir=prompts_dir)  # fmt: skip
+    scores = score_graded(cfg, exams, graded, folder.read_contamination(), scale_dirs=scale_dirs or [],
+                          n_boot=n_boot, seed=seed,
+                          edition=edition if edition is not None else cfg.edition)  # fmt: skip
+    if write:
+        if graded is not kept:
+            folder.write_grades(graded)
+            stamp_grades(folder, stamp)
+        folder.write_pass_rates(run_pass_rates(cfg.run_id, cfg.model, code_items(graded)))
+        folder.write_scores(scores)
+    return scores
+
+
+def _grade(
+    folder: RunFolder, cfg: RunConfig, exams: dict[str, LoadedExam], kept: list[GradedItem] | None, *,
+    grader: GraderOptions | None, use_cache: bool, cache_path: Path | None, prompts_dir: Path | None,
+) -> list[GradedItem]:  # fmt: skip
+    """Grade the run from its item records (``kept``: grades still current, which then only need
+    the grader model's grades of free-response answers)."""
+    records = folder.read_items(messages=False)
+    graded = kept
+    if graded is None:  # not current: every item is graded again (from the memo where it can)
+        memo = GradeMemo(cache_path or default_cache_path()) if use_cache else None
+        try:
+            graded = grade_run(cfg, records, exams, previous=folder.read_grades(),
+                               human=folder.read_human_grades(), memo=memo)  # fmt: skip
+        finally:
+            if memo is not None:
+                memo.close()
     if grader is not None and needs_rubric(graded):
         cache = open_cache(cache_path or default_cache_path(), _warn_stderr) if use_cache else None
         try:
@@ -226,14 +256,7 @@ def score_run(
         finally:
             if cache is not None:
                 cache.close()
-    scores = score_graded(cfg, exams, graded, folder.read_contamination(), scale_dirs=scale_dirs or [],
-                          n_boot=n_boot, seed=seed,
-                          edition=edition if edition is not None else cfg.edition)  # fmt: skip
-    if write:
-        folder.write_grades(graded)
-        folder.write_pass_rates(run_pass_rates(cfg.run_id, cfg.model, code_items(graded)))
-        folder.write_scores(scores)
-    return scores
+    return graded
 
 
 def check_contamination(

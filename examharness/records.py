@@ -7,6 +7,7 @@ writing them (atomically, with FILE:LINE errors) is :mod:`examharness.results`.
   ``items.jsonl``         :class:`ItemRecord` — one line appended and flushed per finished item.
   ``grades.jsonl``        :class:`GradedItem` — written by ``score``.
   ``human_grades.jsonl``  :class:`GradedItem` — appended by ``grade import``; applied on top.
+  ``grades.stamp.json``   :class:`GradesStamp` — written by ``score``: what the grades were made from.
   ``scores.json``         :class:`RunScores` — written by ``score``; what every view reads.
 
 Every file carries ``schema_version`` (:data:`SchemaVersion`); a version this code does not know
@@ -34,6 +35,7 @@ RUN_FILE = "run.json"
 ITEMS_FILE = "items.jsonl"
 GRADES_FILE = "grades.jsonl"
 HUMAN_GRADES_FILE = "human_grades.jsonl"
+GRADES_STAMP_FILE = "grades.stamp.json"
 SCORES_FILE = "scores.json"
 CONTAMINATION_FILE = "contamination.json"
 
@@ -215,6 +217,32 @@ class GradedItem(Model):
     @property
     def graded_by(self) -> str:
         return self.source if self.grader is None else f"{self.source}: {self.grader}"
+
+
+class FileStamp(Model):
+    """A file as the file system describes it: any append, rewrite or replacement changes it."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+class GradesStamp(Model):
+    """What ``grades.jsonl`` was graded from, so that ``score`` can keep grades that are still
+    current instead of reading every item record and grading it again
+    (:mod:`examharness.gradestamp`). Any difference means the grades are made again."""
+
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    code: str
+    """Fingerprint of the source of the code that grades."""
+    run: str
+    """SHA-256 of ``run.json`` (the exams, items planned and shard the grades cover)."""
+    exams: dict[str, str]
+    """Exam id -> SHA-256 of the exam file the grades were made with (answer keys)."""
+    items: FileStamp | None
+    human: FileStamp | None
+    grades: FileStamp | None
+    """``grades.jsonl`` as ``score`` wrote it: a file changed by anything else is not trusted."""
 
 
 class ItemCounts(Model):

@@ -32,12 +32,15 @@ from examharness.exam import LoadedExam, load_exam
 from examharness.records import (
     CONTAMINATION_FILE,
     GRADES_FILE,
+    GRADES_STAMP_FILE,
     HUMAN_GRADES_FILE,
     ITEMS_FILE,
     RUN_FILE,
     SCHEMA_VERSION,
     SCORES_FILE,
+    FileStamp,
     GradedItem,
+    GradesStamp,
     ItemOutcome,
     ItemRecord,
     RunConfig,
@@ -71,17 +74,23 @@ def _versioned(model: type[BaseModel]) -> bool:
     return field is not None and field.annotation == expected
 
 
+Trim = Callable[[bytes], bytes | None]
+
+
 def parse_model(path: Path, line: int | None, raw: bytes, model: type[M], prepare: Prepare | None = None,
-                ) -> M:  # fmt: skip
+                trim: Trim | None = None) -> M:  # fmt: skip
     """One JSON document (a whole file, or one JSONL line numbered ``line``) as ``model``;
-    ``prepare`` may trim the parsed data before it is validated.
+    ``prepare`` may trim the parsed data before it is validated, ``trim`` does the same to the
+    bytes (None: it cannot, and ``prepare`` does).
 
     A well-formed document is validated straight from its bytes (fields the model does not have
     are never turned into Python objects); any problem is diagnosed again step by step below, for
     the one-line message that names it."""
-    if prepare is None and _versioned(model):
+    if (prepare is None or trim is not None) and _versioned(model):
+        cut = raw if trim is None else trim(raw)
         try:
-            return model.model_validate_json(raw)
+            if cut is not None:
+                return model.model_validate_json(cut)
         except ValidationError:
             pass
     try:
@@ -156,7 +165,8 @@ class JsonlLines(Generic[M]):
             raise InputError([Problem(first.file, first.line, first.field, f"{first.message}{more}; {hint}")])
 
 
-def read_jsonl(path: Path, model: type[M], prepare: Prepare | None = None) -> JsonlLines[M]:
+def read_jsonl(path: Path, model: type[M], prepare: Prepare | None = None, trim: Trim | None = None,
+               ) -> JsonlLines[M]:  # fmt: skip
     """Every line of ``path`` as ``model``, read a line at a time (a 20,000-item run's
     ``items.jsonl`` is hundreds of megabytes: only the records are held, never the file)."""
     if not path.exists():
@@ -171,7 +181,7 @@ def read_jsonl(path: Path, model: type[M], prepare: Prepare | None = None) -> Js
                 if not raw.strip():
                     continue
                 try:
-                    records.append(parse_model(path, n, raw, model, prepare))
+                    records.append(parse_model(path, n, raw, model, prepare, trim))
                 except InputError as err:
                     damaged.append((err.problems[0], raw))
     except OSError as err:
@@ -231,6 +241,28 @@ def _drop_messages(data: dict[str, Any]) -> None:
             stage["messages"] = []
 
 
+_MESSAGES, _PARAMS, _STAGE = b'"messages":', b',"params":', b'"stage":'
+
+
+def _cut_messages(raw: bytes) -> bytes | None:
+    """An ``items.jsonl`` line with every stage's ``messages`` emptied, without parsing them
+    (JSON-decoding the prompts is most of the cost of reading a large run); None when the line
+    is not laid out as :class:`StageRecord` writes it (``messages`` then ``params``).
+
+    Sound because inside a JSON string every ``"`` is escaped: ``"messages":`` and
+    ``,"params":`` cannot occur in a string, only as keys. A cut that would reach into the next
+    stage (a ``"stage":`` key inside it) is refused."""
+    out: list[bytes] = []
+    pos = 0
+    while (start := raw.find(_MESSAGES, pos)) >= 0:
+        end = raw.find(_PARAMS, start)
+        if end < 0 or raw[end - 1 : end] != b"]" or raw.find(_STAGE, start, end) >= 0:
+            return None
+        out += (raw[pos:start], b'"messages":[]')
+        pos = end
+    return b"".join(out) + raw[pos:] if out else raw
+
+
 def _latest_items(records: Iterable[ItemRecord]) -> list[ItemRecord]:
     """The latest record per item (a retried item's newer record replaces the older)."""
     return list({r.key: r for r in records}.values())
@@ -274,7 +306,9 @@ class RunFolder:
         ``messages=False`` leaves out the prompts sent (each stage's ``messages`` comes back
         empty): grading and scoring need only the replies, and the prompts are most of a large
         run's ``items.jsonl``, in memory and in validation time."""
-        lines = read_jsonl(self.file(ITEMS_FILE), ItemRecord, None if messages else _drop_messages)
+        path = self.file(ITEMS_FILE)
+        lines = (read_jsonl(path, ItemRecord) if messages
+                 else read_jsonl(path, ItemRecord, _drop_messages, _cut_messages))  # fmt: skip
         lines.check(f"`examharness run --resume {self.path}` sets it aside and asks its item again")
         return _latest_items(lines.records)
 
@@ -316,6 +350,28 @@ class RunFolder:
 
     def write_grades(self, graded: list[GradedItem]) -> None:
         _write_text(self.file(GRADES_FILE), "".join(g.model_dump_json() + "\n" for g in graded))
+
+    def file_stamp(self, name: str) -> FileStamp | None:
+        """Size, modification time and inode of one of the folder's files (None: no such file)."""
+        try:
+            st = self.file(name).stat()
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise _cannot(self.file(name), "read", err) from None
+        return FileStamp(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
+
+    def read_grades_stamp(self) -> GradesStamp | None:
+        """What the stored grades were made from; None when unknown (no stamp, or one that cannot
+        be read: the grades are then made again, which is always right)."""
+        path = self.file(GRADES_STAMP_FILE)
+        try:
+            return read_model(path, GradesStamp) if path.exists() else None
+        except InputError:
+            return None
+
+    def write_grades_stamp(self, stamp: GradesStamp) -> None:
+        write_model(self.file(GRADES_STAMP_FILE), stamp)
 
     def read_human_grades(self) -> dict[tuple[str, str], GradedItem]:
         lines = read_jsonl(self.file(HUMAN_GRADES_FILE), GradedItem)
