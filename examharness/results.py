@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from examharness.code.scores import PASS_RATES_FILE, RunPassRates
 from examharness.contamfile import ContaminationReport
@@ -167,7 +167,7 @@ class JsonlLines(Generic[M]):
 
 def read_jsonl(path: Path, model: type[M], prepare: Prepare | None = None, trim: Trim | None = None,
                ) -> JsonlLines[M]:  # fmt: skip
-    """Every line of ``path`` as ``model``, read a line at a time (a 20,000-item run's
+    """Every line of ``path`` as ``model``, read a block of lines at a time (a 20,000-item run's
     ``items.jsonl`` is hundreds of megabytes: only the records are held, never the file)."""
     if not path.exists():
         return JsonlLines([], [], torn=False)
@@ -176,18 +176,54 @@ def read_jsonl(path: Path, model: type[M], prepare: Prepare | None = None, trim:
     line = b""
     try:
         with path.open("rb") as f:
+            block: list[tuple[int, bytes]] = []
             for n, line in enumerate(f, 1):
                 raw = line[:-1] if line.endswith(b"\n") else line
-                if not raw.strip():
-                    continue
-                try:
-                    records.append(parse_model(path, n, raw, model, prepare, trim))
-                except InputError as err:
-                    damaged.append((err.problems[0], raw))
+                if raw.strip():
+                    block.append((n, raw))
+                if len(block) == _BLOCK:
+                    _parse_block(path, block, model, prepare, trim, records, damaged)
+                    block = []
+            _parse_block(path, block, model, prepare, trim, records, damaged)
     except OSError as err:
         raise _cannot(path, "read", err) from None
     torn = bool(damaged) and not line.endswith(b"\n") and damaged[-1][1] == line
     return JsonlLines(records, damaged, torn=torn)
+
+
+_BLOCK = 1000
+"""Lines validated in one call (a few megabytes of a run's ``items.jsonl`` at most)."""
+
+
+@functools.cache
+def _list_of(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+def _parse_block(
+    path: Path, block: list[tuple[int, bytes]], model: type[M], prepare: Prepare | None, trim: Trim | None,
+    records: list[M], damaged: list[tuple[Problem, bytes]],
+) -> None:  # fmt: skip
+    """Append ``block``'s lines (numbered) to ``records``, or to ``damaged`` with their problem.
+
+    Good lines are validated together as one JSON array (one call into pydantic instead of one
+    per line: a third of the time for small records); a block with any problem, or whose array
+    is not one record per line, is read again a line at a time, which names the line."""
+    if block and (prepare is None or trim is not None) and _versioned(model):
+        cut = [raw if trim is None else trim(raw) for _, raw in block]
+        good = [c for c in cut if c is not None]
+        try:
+            many: list[M] = _list_of(model).validate_json(b"[" + b",".join(good) + b"]")
+        except ValidationError:
+            many = []
+        if len(good) == len(block) == len(many):
+            records.extend(many)
+            return
+    for n, raw in block:
+        try:
+            records.append(parse_model(path, n, raw, model, prepare, trim))
+        except InputError as err:
+            damaged.append((err.problems[0], raw))
 
 
 def _drop_torn_tail(path: Path) -> None:

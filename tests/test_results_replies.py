@@ -78,3 +78,17 @@ def test_a_damaged_line_is_named_as_by_a_full_read(tmp_path: Path) -> None:
             folder.read_items(messages=not lean)
         messages.append(str(err.value))
     assert messages[0] == messages[1] and f"{path}:2: status" in messages[0]
+
+
+def test_two_records_on_one_line_are_a_damaged_line(tmp_path: Path) -> None:
+    """Lines are validated a block at a time as one JSON array; a line holding two records would
+    pass as two elements of it, so the block is read again a line at a time, which refuses it."""
+    folder = RunFolder(tmp_path)
+    records = [_record(i, "plain") for i in range(4)]
+    folder.write_items(records)
+    path = tmp_path / ITEMS_FILE
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join([lines[0], lines[1] + "," + lines[2], lines[3]]) + "\n", encoding="utf-8")
+    for messages in (True, False):
+        with pytest.raises(InputError, match=f"{path}:2: .*not valid JSON"):
+            folder.read_items(messages=messages)
