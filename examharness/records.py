@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from examharness.backends.base import Message, StageParams, Usage
 from examharness.code.models import CodeSample, PassCount
@@ -205,15 +205,6 @@ class GradedItem(Model):
     passes: PassCount | None = None
     """Code items: samples run and samples that passed every test (pass@k is computed from these)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _split_source(cls, data: Any) -> Any:
-        """Files written before the typed source said ``"grader:NAME"`` / ``"human:NAME"``."""
-        if isinstance(data, dict) and isinstance(data.get("source"), str) and ":" in data["source"]:
-            source, _, name = data["source"].partition(":")
-            data = {**data, "source": source, "grader": data.get("grader") or name}
-        return data
-
     @property
     def graded_by(self) -> str:
         return self.source if self.grader is None else f"{self.source}: {self.grader}"
@@ -243,6 +234,16 @@ class GradesStamp(Model):
     human: FileStamp | None
     grades: FileStamp | None
     """``grades.jsonl`` as ``score`` wrote it: a file changed by anything else is not trusted."""
+
+
+def split_legacy_source(data: dict[str, Any]) -> None:
+    """A :class:`GradedItem` line written before the typed source said ``"grader:NAME"`` or
+    ``"human:NAME"``: applied by the readers of grade files to a line that does not validate as
+    it is (a Python validator on the model would cost every line of a large run its time)."""
+    source = data.get("source")
+    if isinstance(source, str) and ":" in source:
+        kind, _, name = source.partition(":")
+        data["source"], data["grader"] = kind, data.get("grader") or name
 
 
 class ItemCounts(Model):

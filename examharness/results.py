@@ -46,6 +46,7 @@ from examharness.records import (
     RunConfig,
     RunScores,
     SchemaVersion,
+    split_legacy_source,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -80,8 +81,9 @@ Trim = Callable[[bytes], bytes | None]
 def parse_model(path: Path, line: int | None, raw: bytes, model: type[M], prepare: Prepare | None = None,
                 trim: Trim | None = None) -> M:  # fmt: skip
     """One JSON document (a whole file, or one JSONL line numbered ``line``) as ``model``;
-    ``prepare`` may trim the parsed data before it is validated, ``trim`` does the same to the
-    bytes (None: it cannot, and ``prepare`` does).
+    ``prepare`` may change the parsed data before it is validated (drop what is not wanted, mend
+    an old format). ``trim`` does the same to the bytes of a good document, or returns None
+    when it cannot; without ``trim``, a document with a ``prepare`` is always parsed in full.
 
     A well-formed document is validated straight from its bytes (fields the model does not have
     are never turned into Python objects); any problem is diagnosed again step by step below, for
@@ -277,6 +279,11 @@ def _drop_messages(data: dict[str, Any]) -> None:
             stage["messages"] = []
 
 
+def _as_is(raw: bytes) -> bytes:
+    """For :func:`parse_model`: a good line needs no trimming (``prepare`` only mends old lines)."""
+    return raw
+
+
 _MESSAGES, _PARAMS, _STAGE = b'"messages":', b',"params":', b'"stage":'
 
 
@@ -380,7 +387,7 @@ class RunFolder:
 
     def read_grades(self) -> dict[tuple[str, str], GradedItem]:
         """The stored grades by ``(exam_id, item_id)`` (empty before the first ``score``)."""
-        lines = read_jsonl(self.file(GRADES_FILE), GradedItem)
+        lines = read_jsonl(self.file(GRADES_FILE), GradedItem, split_legacy_source, _as_is)
         lines.check(f"run `examharness score {self.path}` to grade the run again")
         return _latest_grades(lines.records)
 
@@ -410,7 +417,7 @@ class RunFolder:
         write_model(self.file(GRADES_STAMP_FILE), stamp)
 
     def read_human_grades(self) -> dict[tuple[str, str], GradedItem]:
-        lines = read_jsonl(self.file(HUMAN_GRADES_FILE), GradedItem)
+        lines = read_jsonl(self.file(HUMAN_GRADES_FILE), GradedItem, split_legacy_source, _as_is)
         lines.check("fix or delete the line, then import the grades again")
         return _latest_grades(lines.records)
 

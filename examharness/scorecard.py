@@ -111,10 +111,13 @@ def score_graded(
     """Score every exam of a run. ``edition`` (the command line's) overrides each exam's
     ``scoring.edition``; with neither, each scale's newest edition is used (:meth:`Scale.select`)."""
     scores = []
+    by_exam: dict[str, dict[str, GradedItem]] = {}
+    for g in graded:
+        by_exam.setdefault(g.exam_id, {})[g.item_id] = g
     for ref in cfg.exams:
         loaded = exams[ref.id]
         exam = loaded.exam
-        mine = {g.item_id: g for g in graded if g.exam_id == ref.id}
+        mine = by_exam.get(ref.id, {})
         base = exam_scale(loaded.path, exam.scoring.scale, scale_dirs)
         year = edition if edition is not None else exam.scoring.edition
         scale, edition_note = base.select(year) if base is not None else (None, None)

@@ -1,7 +1,10 @@
-"""``RunFolder.read_items(messages=False)``: the records grading reads, the prompts cut from each
-line's bytes before validation. Whatever a line holds (replies and prompts that spell the keys
-the cut looks for, another key order, damage), the result is the full record with its
-``messages`` emptied, or the same one-line error as a full read."""
+"""Reading a run folder's JSONL files fast, with the same results as a careful read.
+
+``RunFolder.read_items(messages=False)`` (what grading reads) cuts the prompts from each line's
+bytes before validation: whatever a line holds (replies and prompts that spell the keys the cut
+looks for, another key order, damage), the result is the full record with its ``messages``
+emptied, or the same one-line error as a full read. Lines are validated a block at a time; grade
+files of the old ``"source": "grader:NAME"`` form are still read."""
 
 from __future__ import annotations
 
@@ -13,7 +16,14 @@ from runs import ExamSpec, first_right, make_run, write_exam
 
 from examharness.backends.base import StageParams
 from examharness.errors import InputError
-from examharness.records import ITEMS_FILE, ItemRecord, StageRecord
+from examharness.records import (
+    GRADES_FILE,
+    HUMAN_GRADES_FILE,
+    ITEMS_FILE,
+    GradedItem,
+    ItemRecord,
+    StageRecord,
+)
 from examharness.results import RunFolder
 
 HOSTILE = ['"messages":[]', ',"params":{"temperature":1}', '{"stage":"answer"}', '\\"', "\\", '"]', "Ω ☃"]
@@ -92,3 +102,17 @@ def test_two_records_on_one_line_are_a_damaged_line(tmp_path: Path) -> None:
     for messages in (True, False):
         with pytest.raises(InputError, match=f"{path}:2: .*not valid JSON"):
             folder.read_items(messages=messages)
+
+
+def test_grades_of_the_old_source_form_are_read(tmp_path: Path) -> None:
+    grade = GradedItem(exam_id="e", section_id="s", item_id="q1", item_type="essay", status="graded",
+                       points=4.0, max_points=6.0, how="rubric")  # fmt: skip
+    new = grade.model_copy(update={"item_id": "q2", "source": "human", "grader": "ann"}).model_dump_json()
+    old = json.loads(grade.model_dump_json())
+    old.pop("grader")
+    for name, source in ((GRADES_FILE, "grader:gpt-x"), (HUMAN_GRADES_FILE, "human:bob")):
+        lines = [json.dumps({**old, "source": source}), new]
+        (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    folder = RunFolder(tmp_path)
+    for grades, who in ((folder.read_grades(), "grader: gpt-x"), (folder.read_human_grades(), "human: bob")):
+        assert [g.graded_by for g in grades.values()] == [who, "human: ann"]
