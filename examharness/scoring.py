@@ -274,6 +274,20 @@ _BOOT_BLOCK = 2_000_000
 """Resampled item indices drawn at once (16 MB)."""
 
 
+_SUM = {"i": "int64", "f": "float64"}
+
+
+def _summable(values: np.ndarray) -> np.ndarray:
+    """``values`` as bytes when they are small whole numbers (a right/wrong item's points): the
+    resampled sums are then the same exact integers the float sums are (every partial sum of
+    whole floats below 2**53 is exact), gathered from an eighth of the memory, in half the time."""
+    import numpy as np
+
+    if values.size and bool(np.all(values == np.rint(values))) and float(np.abs(values).max()) <= 127:
+        return values.astype(np.int8)
+    return values
+
+
 def bootstrap_ci(sections: Sequence[SectionItems], fn: Statistics, *, n: int = 1000,
                  seed: int = 0, level: float = 0.95) -> list[Interval | None]:
     """Percentile-bootstrap intervals for each statistic ``fn`` returns.
@@ -291,15 +305,16 @@ def bootstrap_ci(sections: Sequence[SectionItems], fn: Statistics, *, n: int = 1
     sums: list[tuple[SectionItems, np.ndarray, np.ndarray]] = []
     for sec in sections:
         k = len(sec.points)
-        points, max_points = np.asarray(sec.points, float), np.asarray(sec.max_points, float)
+        points = _summable(np.asarray(sec.points, float))
+        max_points = _summable(np.asarray(sec.max_points, float))
         p_sums, m_sums = np.zeros(n), np.zeros(n)
         # Resamples drawn a block of rows at a time (the same numbers as one n x k draw): a
         # 20,000-item section would otherwise hold three n x k arrays, about 500 MB.
         rows = max(1, _BOOT_BLOCK // max(k, 1))
         for start in range(0, n if k else 0, rows):
             idx = rng.integers(0, k, size=(min(rows, n - start), k))
-            p_sums[start : start + len(idx)] = points[idx].sum(axis=1)
-            m_sums[start : start + len(idx)] = max_points[idx].sum(axis=1)
+            p_sums[start : start + len(idx)] = points[idx].sum(axis=1, dtype=_SUM[points.dtype.kind])
+            m_sums[start : start + len(idx)] = max_points[idx].sum(axis=1, dtype=_SUM[max_points.dtype.kind])
         sums.append((sec, p_sums, m_sums))
     values: list[Sequence[float | None]] = [
         fn([SectionRaw(section_id=sec.section_id, points=float(p[r]), max_points=float(m[r]),
