@@ -41,7 +41,7 @@ from examharness.records import (
     SchemaVersion,
 )
 from examharness.results import RunFolder, read_jsonl
-from examharness.scoring import PercentileRange
+from examharness.scoring import PercentileRange, summable
 
 CHOICE_TYPES = frozenset({"mc", "multi_select", "numeric", "code"})
 """Items that are right or wrong (a code item is right when some sample passed every test)."""
@@ -149,6 +149,7 @@ def paired_bootstrap(diffs: list[float], n_boot: int, seed: int) -> PairedBootst
         return PairedBootstrap(mean_diff=0.0, ci=None, resamples=0)
     arr = np.asarray(diffs, dtype=float)
     mean = float(arr.mean())
+    arr = summable(arr)  # right/wrong differences: the same exact means, gathered from bytes
     if n_boot <= 0:
         return PairedBootstrap(mean_diff=mean, ci=None, resamples=0)
     rng = np.random.default_rng(seed)

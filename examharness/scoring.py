@@ -277,7 +277,7 @@ _BOOT_BLOCK = 2_000_000
 _SUM = {"i": "int64", "f": "float64"}
 
 
-def _summable(values: np.ndarray) -> np.ndarray:
+def summable(values: np.ndarray) -> np.ndarray:
     """``values`` as bytes when they are small whole numbers (a right/wrong item's points): the
     resampled sums are then the same exact integers the float sums are (every partial sum of
     whole floats below 2**53 is exact), gathered from an eighth of the memory, in half the time."""
@@ -305,8 +305,8 @@ def bootstrap_ci(sections: Sequence[SectionItems], fn: Statistics, *, n: int = 1
     sums: list[tuple[SectionItems, np.ndarray, np.ndarray]] = []
     for sec in sections:
         k = len(sec.points)
-        points = _summable(np.asarray(sec.points, float))
-        max_points = _summable(np.asarray(sec.max_points, float))
+        points = summable(np.asarray(sec.points, float))
+        max_points = summable(np.asarray(sec.max_points, float))
         p_sums, m_sums = np.zeros(n), np.zeros(n)
         # Resamples drawn a block of rows at a time (the same numbers as one n x k draw): a
         # 20,000-item section would otherwise hold three n x k arrays, about 500 MB.

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from examharness import scoring
+from examharness import compare, scoring
 from examharness.scoring import SectionItems, SectionRaw, bootstrap_ci
 
 
@@ -35,7 +35,7 @@ def _sections(kind: str) -> list[SectionItems]:
 def test_integer_sums_give_the_float_sums_intervals(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     sections = _sections(kind)
     fast = bootstrap_ci(sections, _totals, n=300, seed=7)
-    monkeypatch.setattr(scoring, "_summable", lambda values: values)
+    monkeypatch.setattr(scoring, "summable", lambda values: values)
     assert fast == bootstrap_ci(sections, _totals, n=300, seed=7)
 
 
@@ -43,4 +43,15 @@ def test_integer_sums_give_the_float_sums_intervals(kind: str, monkeypatch: pyte
     ([0.0, 1.0, 1.0], True), ([0.0, 6.0, -3.0], True), ([0.5, 1.0], False), ([128.0], False), ([], False),
 ])  # fmt: skip
 def test_only_small_whole_numbers_are_summed_as_bytes(values: list[float], small: bool) -> None:
-    assert (scoring._summable(np.asarray(values, float)).dtype == np.int8) is small
+    assert (scoring.summable(np.asarray(values, float)).dtype == np.int8) is small
+
+
+@pytest.mark.parametrize("values", [(-1.0, 0.0, 1.0), (-6.0, 0.0, 2.5), (0.0, 1.0)])
+def test_paired_bootstrap_means_are_those_of_floats(
+    values: tuple[float, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(len(values))
+    diffs = [rng.choice(values) for _ in range(5000)]
+    fast = compare.paired_bootstrap(diffs, 400, seed=5)
+    monkeypatch.setattr(compare, "summable", lambda v: v)
+    assert fast == compare.paired_bootstrap(diffs, 400, seed=5)
