@@ -25,14 +25,17 @@ import hashlib
 
 from examharness.exam import LoadedExam
 from examharness.memo import GRADE_SOURCES, code_fingerprint
-from examharness.records import GRADES_FILE, HUMAN_GRADES_FILE, ITEMS_FILE, RUN_FILE, GradesStamp
+from examharness.records import GRADES_FILE, HUMAN_GRADES_FILE, ITEMS_FILE, RUN_FILE, FileStamp, GradesStamp
 from examharness.results import RunFolder
 
 STAMP_SOURCES = (*GRADE_SOURCES, "code/grade.py", "gradestamp.py")
 """The modules whose source the grades of a run depend on (answer extraction, code verdicts)."""
 RACY_NS = 2_000_000_000
 """How long before the grades were written a file must have last changed for its stamp to be
-trusted (2 s: coarser than any file system's time stamps that examharness runs on)."""
+trusted, on a file system that keeps whole seconds (some keep 2 s)."""
+RACY_FINE_NS = 100_000_000
+"""The same on a file system whose times have fractions of a second: they advance in ticks of at
+most 10 ms (the kernel's coarse clock), so 100 ms is ample."""
 
 
 def grading_fingerprint() -> str:
@@ -54,13 +57,17 @@ def grades_current(folder: RunFolder, stamp: GradesStamp) -> bool:
     """Whether the stored grades were made from exactly what ``stamp`` (see :func:`current_stamp`)
     describes; a missing or unreadable stamp only means grading again.
 
-    A file changed within :data:`RACY_NS` before the grades were written is not trusted (as git
-    treats a "racily clean" file): a file system keeps modification times in ticks (milliseconds
-    to seconds), and an edit of the same size in the same tick would leave the stamp unchanged."""
+    A file changed shortly before the grades were written is not trusted (as git treats a
+    "racily clean" file): a file system keeps modification times in ticks (milliseconds to
+    seconds), and an edit of the same size in the same tick would leave the stamp unchanged."""
     if stamp.grades is None or folder.read_grades_stamp() != stamp:
         return False
     written = stamp.grades.mtime_ns
-    return all(f is None or written - f.mtime_ns > RACY_NS for f in (stamp.items, stamp.human))
+    return all(f is None or written - f.mtime_ns > _window(f) for f in (stamp.items, stamp.human))
+
+
+def _window(f: FileStamp) -> int:
+    return RACY_NS if f.mtime_ns % 1_000_000_000 == 0 else RACY_FINE_NS
 
 
 def stamp_grades(folder: RunFolder, stamp: GradesStamp) -> None:

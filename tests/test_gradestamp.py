@@ -67,15 +67,27 @@ def test_current_grades_are_kept_without_reading_the_items(run: Path, monkeypatc
     assert stamp is not None and RunFolder(run).read_grades_stamp() == stamp
 
 
-def test_right_after_a_run_the_grades_are_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The run's items.jsonl changed within RACY_NS of its grades: its stamp is not trusted yet."""
-    exam = write_exam(tmp_path / "exams", ExamSpec("eps", "Eps Exam", n_mc=3, scale=None))
-    run_dir = make_run(tmp_path, [exam], model="m", right=first_right("eps", 2))
-    folder = RunFolder(run_dir)
-    stamp = folder.read_grades_stamp()  # written by the run's own scoring
-    assert stamp is not None and stamp.items == folder.file_stamp(ITEMS_FILE)
+@pytest.mark.parametrize(("before_grades", "whole_seconds", "kept"), [
+    (5.0, False, True), (5.0, True, True), (1.0, False, True), (1.0, True, False), (0.01, False, False),
+    (-10.0, False, False),
+])  # fmt: skip
+def test_items_changed_just_before_the_grades_are_not_trusted(
+    run: Path, monkeypatch: pytest.MonkeyPatch, before_grades: float, whole_seconds: bool, kept: bool
+) -> None:
+    """A racily clean items.jsonl (changed within a time stamp tick of the grades: 100 ms, or 2 s
+    on a file system that keeps whole seconds) may hide a same-size edit: graded again."""
+    path = run / ITEMS_FILE
+    grades_ns = (run / GRADES_FILE).stat().st_mtime_ns
+    items_ns = grades_ns - int(before_grades * 1e9)
+    if whole_seconds:
+        items_ns -= items_ns % 1_000_000_000
+    os.utime(path, ns=(items_ns, items_ns))
+    folder = RunFolder(run)
+    stamp = folder.read_grades_stamp()
+    assert stamp is not None and stamp.grades is not None
+    folder.write_grades_stamp(stamp.model_copy(update={"items": folder.file_stamp(ITEMS_FILE)}))
     reads = Reads(monkeypatch)
-    assert _raw(run_dir) == 2.0 and reads.n == 1
+    assert _raw(run) == 4.0 and reads.n == (0 if kept else 1)
 
 
 def _retry_right(run_dir: Path, item_id: str) -> str:
