@@ -355,8 +355,9 @@ def _trie(words: set[str]) -> str:
 _ANCHOR_WORDS = {
     w for rule in (*CUE_RULES, *STRICT, *LOOSE, *ZONES, CONCLUDED_TEXT, OPTION_NUMBER) for w in rule.at
 }
+ANCHOR_WORDS = tuple(sorted(_ANCHOR_WORDS))
 _ANCHORS = re.compile(_trie(_ANCHOR_WORDS))
-_PREFIXES = {w: [p for p in _ANCHOR_WORDS if w.startswith(p)] for w in _ANCHOR_WORDS}
+ANCHOR_PREFIXES = {w: [p for p in _ANCHOR_WORDS if w.startswith(p)] for w in _ANCHOR_WORDS}
 """Each anchor word with the anchor words it starts with ("finally": "final"; "no.": "no")."""
 
 
@@ -369,6 +370,6 @@ def anchor_positions(text: str, lowered: str, offset: int = 0) -> dict[str, list
         return None
     found: dict[str, list[int]] = {}
     for m in _ANCHORS.finditer(lowered):
-        for word in _PREFIXES[m.group()]:
+        for word in ANCHOR_PREFIXES[m.group()]:
             found.setdefault(word, []).append(offset + m.start())
     return found
