@@ -101,3 +101,18 @@ def test_reading_a_tail_first_reads_what_the_whole_reply_says(
     choice._MEMO.clear()
     assert windowed == whole
     assert len({e.answer for e in whole}) > 2 and len({e.how for e in whole}) > 3
+
+
+def test_a_rule_tried_only_after_its_boundary_finds_what_a_full_scan_finds(
+    replies: list[tuple[str, list[str]]],
+) -> None:
+    ruled = [rule for rule in r.STRICT if rule.after is not None]
+    assert ruled
+    found = 0
+    for rule in ruled:
+        for text, _ in [*replies, ("Definitely C.\nLikely B", []), ("x.  \n Final: A", [])]:
+            for start in (0, 1, max(0, len(text) - 1000)):
+                expected = [m.span() for m in rule.pattern.finditer(text, start)]
+                assert [m.span() for m in rule.scan(text, None, start)] == expected
+                found += len(expected)
+    assert found > 0

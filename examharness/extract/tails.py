@@ -31,11 +31,11 @@ Anchors = dict[str, list[int]]
 
 
 def _automaton() -> ahocorasick.Automaton:
-    """Every anchor word and rule keyword, each with (word, is an anchor, is a keyword)."""
+    """Every anchor word and rule keyword, each with (word, length, is an anchor, is a keyword)."""
     words = ahocorasick.Automaton()
     anchors, keywords = set(r.ANCHOR_WORDS), {*r.ASCII_KEYWORDS, *r.OTHER_KEYWORDS}
     for word in anchors | keywords:
-        words.add_word(word, (word, word in anchors, word in keywords))
+        words.add_word(word, (word, len(word), word in anchors, word in keywords))
     words.make_automaton()
     return words
 
@@ -80,16 +80,9 @@ class Tails:
 
     def _extend(self, start: int) -> None:
         end = self.start
-        added: list[tuple[int, int, str]] = []
-        present = set(self.present)
-        for last, (word, anchor, keyword) in _WORDS.iter(self.lowered, start, end + _LONGEST - 1):
-            pos = last - len(word) + 1
-            if pos < end:
-                if anchor:
-                    added.append((pos, -len(word), word))
-                if keyword:
-                    present.add(word)
-        added.sort()
+        words = _WORDS.iter(self.lowered, start, end + _LONGEST - 1)
+        found = [(last - n + 1, n, word, anchor, keyword) for last, (word, n, anchor, keyword) in words]
+        self.present = self.present.union([w for _, _, w, _, keyword in found if keyword])
+        added = sorted([(pos, -n, word) for pos, n, word, anchor, _ in found if anchor and pos < end])
         self.found = added + self.found
-        self.present = frozenset(present)
         self.start = start
