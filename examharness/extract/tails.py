@@ -80,7 +80,8 @@ class Tails:
 
     def _extend(self, start: int) -> None:
         end = self.start
-        words = _WORDS.iter(self.lowered, start, end + _LONGEST - 1)
+        stop = min(len(self.lowered), end + _LONGEST - 1)  # pyahocorasick reads past a longer end
+        words = _WORDS.iter(self.lowered, start, stop)
         found = [(last - n + 1, n, word, anchor, keyword) for last, (word, n, anchor, keyword) in words]
         self.present = self.present.union([w for _, _, w, _, keyword in found if keyword])
         added = sorted([(pos, -n, word) for pos, n, word, anchor, _ in found if anchor and pos < end])
