@@ -116,3 +116,20 @@ def test_a_rule_tried_only_after_its_boundary_finds_what_a_full_scan_finds(
                 assert [m.span() for m in rule.scan(text, None, start)] == expected
                 found += len(expected)
     assert found > 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "😀🎉 so " * 50 + "Therefore the answer is 答案是C (B) " + "𝔸 it is in the option " * 40,
+        "\ud800 x" * 300 + " So the answer is B. " + "Σ y " * 100,
+        "İ" * 40 + " so the answer is (C) " * 30,
+        "",
+    ],
+    ids=["astral", "surrogate-and-sigma", "dotted-capital-i", "empty"],
+)
+def test_tails_of_unusual_characters(text: str) -> None:
+    tails = Tails(text)
+    for start in (max(0, len(text) - 200), max(0, len(text) - 1000), 0):
+        lowered = text[start:].lower()
+        assert tails.at(start) == (r.keywords_in(lowered), r.anchor_positions(text[start:], lowered, start))
