@@ -7,8 +7,13 @@ Two sets, each graded the way a scoring pass sees them, every item with options 
   long   for each of the first 500 MMLU test items in ../shared/data/mmlu, an explanation that
          quotes the question, discusses every option by letter and text, and ends with the report's
          "The answer is therefore [X]" (about 700 characters).
+  echo   for every 8th MMLU test item, what the scripted server's default replies: "You said: " and
+         the whole 5-shot prompt (the subject's five dev items with "Answer: X", then the item and
+         "Answer:"), 2-8 KB with no answer of its own: the worst case, read to the last exemplar's
+         answer and often in full (``bench/bench_cli.py``'s echoed run).
 
-Each pass starts with empty caches (``re``'s own and the extractor's option-set cache), so an
+Each pass starts with empty caches (``re``'s own, the extractor's option-set cache and its reading
+memo), so an
 extractor that compiles patterns per reply pays for it, as it does on a first grading pass. The
 best of ``--repeat`` passes is kept (the machine may be shared). With ``--baseline REV`` the
 ``examharness/extract.py`` of that git revision (the extractor before issue 10) is loaded from git
@@ -31,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from examharness.extract import extract_choice
+from examharness.extract import choice, extract_choice
 from examharness.extract.options import option_patterns
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +74,25 @@ def long_cases() -> list[Case]:
     return cases
 
 
+def echo_cases() -> list[Case]:
+    cases = []
+    for test in sorted(MMLU.glob("*_test.csv")):
+        dev = MMLU.parent / "dev" / test.name.replace("_test.csv", "_dev.csv")
+        shots = "".join(_block(row) + f" {row[5]}\n\n" for row in _rows(dev))
+        cases += [(f"You said: {shots}{_block(row)}", row[1:5], False) for row in _rows(test)[::8]]
+    return cases
+
+
+def _rows(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return [row for row in csv.reader(f) if len(row) >= 6]
+
+
+def _block(row: list[str]) -> str:
+    options = "".join(f"{letter}. {text}\n" for letter, text in zip("ABCD", row[1:5], strict=True))
+    return f"{row[0]}\n{options}Answer:"
+
+
 def baseline(rev: str) -> Extract:
     """``extract_choice`` from ``examharness/extract.py`` at git revision ``rev``."""
     source = subprocess.run(
@@ -88,6 +112,7 @@ def one_pass(extract: Extract, cases: list[Case]) -> float:
     """µs per reply for one pass from empty caches."""
     re.purge()
     option_patterns.cache_clear()
+    choice._MEMO.clear()
     started = time.perf_counter()
     for reply, options, multi in cases:
         extract(reply, options, multi=multi)
@@ -109,7 +134,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     extracts: list[Extract] = [extract_choice] + ([baseline(args.baseline)] if args.baseline else [])
-    for name, cases in (("short", short_cases()), ("long", long_cases())):
+    for name, cases in (("short", short_cases()), ("long", long_cases()), ("echo", echo_cases())):
         chars = sum(len(r) for r, _, _ in cases) / len(cases)
         times = best_of(extracts, cases, args.repeat)
         line = f"{name:5} {len(cases):4} replies, mean {chars:4.0f} chars: now {times[0]:7.1f} µs/reply"

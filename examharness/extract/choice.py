@@ -34,6 +34,7 @@ from examharness.extract.options import (
     prefix_hit,
     strip_echo,
 )
+from examharness.extract.tails import Tails
 
 _UPPER = re.compile(r"[A-Z]")
 _LOWER = re.compile(r"[a-z]")
@@ -80,12 +81,11 @@ class _Reply:
     """Rules look for matches from here on."""
 
     @classmethod
-    def of(cls, text: str, valid: str, multi: bool, pats: OptionPatterns, start: int) -> _Reply:
+    def of(cls, tails: Tails, valid: str, multi: bool, pats: OptionPatterns, start: int) -> _Reply:
         """The reply, with rule keywords, anchors and elimination zones found from ``start`` on
         (a tail first: most replies end with their answer statement)."""
-        lowered = text[start:].lower()
-        present = r.keywords_in(lowered)
-        anchors = r.anchor_positions(text[start:], lowered, start)
+        text = tails.text
+        present, anchors = tails.at(start)
         zones = tuple(m.span() for z in r.ZONES if z.applies(present) for m in z.scan(text, anchors, start))
         return cls(text, valid, multi, pats, zones, anchors, present, start)
 
@@ -359,14 +359,15 @@ def _read_choice(reply: str, options: list[str], multi: bool) -> Extraction:
     bare = r.BARE_LETTER.match(text)
     if bare is not None and (letter := _Reply.letters_of_valid(bare.group("a"), valid, multi)) is not None:
         return answered(letter, "bare-letter", "strict")
+    tails = Tails(text)
     for window in _TAILS:
         tail = len(text) - window
         if tail <= _MARGIN:
             break
-        best = _last(_Reply.of(text, valid, multi, pats, tail - _MARGIN), _strict)
+        best = _last(_Reply.of(tails, valid, multi, pats, tail - _MARGIN), _strict)
         if best is not None and best.start >= tail:
             return answered(best.answer, best.how, "strict")
-    first = _Reply.of(text, valid, multi, pats, 0)
+    first = _Reply.of(tails, valid, multi, pats, 0)
     best = _last(first, _strict)
     if best is not None:
         return answered(best.answer, best.how, "strict")

@@ -111,6 +111,8 @@ def prefix_hit(text: str, pos: int, pats: OptionPatterns) -> int | None:
         word = m.group().lower()
         if ahead or word not in _ARTICLES:
             ahead.append(word)
+            if len(ahead) == 1 and all(not w or w[0] != word for w in pats.words):
+                return None  # no option starts with this word: no need to read on
         if len(ahead) >= longest:
             break
     found = tuple(ahead)

@@ -66,6 +66,12 @@ ORDINALS = {
 _END = r"(?=[ \t]*(?:[.!;,)\]。！，*_$\"'”]|\n|\Z|\s+(?i:because|since|as|—|-)\b))"
 
 
+_ADVERB = (
+    r"\s*(?i:definitely|certainly|clearly|surely|obviously|probably|likely|most\s+likely"
+    r"|undoubtedly|my\s+guess:?|final:?)"
+)
+
+
 @dataclass(frozen=True)
 class Rule:
     """A named pattern and how to find its matches cheaply.
@@ -74,7 +80,10 @@ class Rule:
     ``at``: lower-cased words a match starts with; the pattern is only tried where they occur
     (``str.find`` is far cheaper than a scan with case-insensitive alternatives). With ``back``,
     the words lie inside the match, which starts at most ``back`` characters before them and ends
-    at most ``ahead`` characters after them.
+    at most ``ahead`` characters after them. ``after``: a match starts only at the text's start or
+    right after a match of this pattern (one character, and a lookahead for what must follow), as
+    the pattern itself requires; only there is it tried (``finditer`` tries every position, and a
+    pattern that opens with a lookbehind has no prefix for ``re`` to skip ahead with).
     """
 
     name: str
@@ -84,6 +93,7 @@ class Rule:
     at: tuple[str, ...] = ()
     back: int = 0
     ahead: int = 0
+    after: re.Pattern[str] | None = None
 
     def applies(self, present: frozenset[str]) -> bool:
         return not self.needs or not present.isdisjoint(self.needs)
@@ -91,6 +101,8 @@ class Rule:
     def scan(self, text: str, anchors: dict[str, list[int]] | None, start: int = 0) -> list[re.Match[str]]:
         """Matches in ``text`` from ``start``; ``anchors`` (:func:`anchor_positions`) limits where
         to try."""
+        if self.after is not None:
+            return self._scan_after(text, start, self.after)
         if not self.at or anchors is None:
             return list(self.pattern.finditer(text, start))
         starts = sorted({i for word in self.at for i in anchors.get(word, ())})
@@ -101,6 +113,18 @@ class Rule:
             for m in self.pattern.finditer(text, max(0, i - self.back), min(len(text), i + self.ahead)):
                 found[m.span()] = m
         return sorted(found.values(), key=lambda m: m.start())
+
+    def _scan_after(self, text: str, start: int, after: re.Pattern[str]) -> list[re.Match[str]]:
+        """What ``finditer`` from ``start`` finds (leftmost, then from the match's end on), trying
+        only the positions where a match can start."""
+        tries = [m.end() for m in after.finditer(text, max(0, start - 1))]
+        found: list[re.Match[str]] = []
+        resume = start
+        for i in [0, *tries] if start == 0 else tries:
+            if i >= resume and (m := self.pattern.match(text, i)) is not None:
+                found.append(m)
+                resume = max(m.end(), i + 1)
+        return found
 
 
 def _rule(
@@ -113,6 +137,7 @@ def _rule(
     at: tuple[str, ...] = (),
     back: int = 0,
     ahead: int = 0,
+    after: str = "",
 ) -> Rule:
     return Rule(
         name,
@@ -122,6 +147,7 @@ def _rule(
         tuple(_nfkc(w) for w in at),
         back,
         ahead,
+        re.compile(after) if after else None,
     )
 
 
@@ -168,8 +194,7 @@ STRICT: tuple[Rule, ...] = (
     _rule(
         "adverb-letter",
         "strict",
-        r"(?:\A|(?<=[.!\n]))\s*(?i:definitely|certainly|clearly|surely|obviously|probably|likely|most\s+likely"
-        rf"|undoubtedly|my\s+guess:?|final:?)[\s,:]+(?P<a>{LIST}){_END}",
+        rf"(?:\A|(?<=[.!\n])){_ADVERB}[\s,:]+(?P<a>{LIST}){_END}",
         (
             "definitely",
             "certainly",
@@ -182,6 +207,7 @@ STRICT: tuple[Rule, ...] = (
             "my guess",
             "final",
         ),
+        after=rf"[.!\n](?={_ADVERB})",
     ),
     _rule(
         "conclusion",
@@ -355,8 +381,9 @@ def _trie(words: set[str]) -> str:
 _ANCHOR_WORDS = {
     w for rule in (*CUE_RULES, *STRICT, *LOOSE, *ZONES, CONCLUDED_TEXT, OPTION_NUMBER) for w in rule.at
 }
+ANCHOR_WORDS = tuple(sorted(_ANCHOR_WORDS))
 _ANCHORS = re.compile(_trie(_ANCHOR_WORDS))
-_PREFIXES = {w: [p for p in _ANCHOR_WORDS if w.startswith(p)] for w in _ANCHOR_WORDS}
+ANCHOR_PREFIXES = {w: [p for p in _ANCHOR_WORDS if w.startswith(p)] for w in _ANCHOR_WORDS}
 """Each anchor word with the anchor words it starts with ("finally": "final"; "no.": "no")."""
 
 
@@ -369,6 +396,6 @@ def anchor_positions(text: str, lowered: str, offset: int = 0) -> dict[str, list
         return None
     found: dict[str, list[int]] = {}
     for m in _ANCHORS.finditer(lowered):
-        for word in _PREFIXES[m.group()]:
+        for word in ANCHOR_PREFIXES[m.group()]:
             found.setdefault(word, []).append(offset + m.start())
     return found
