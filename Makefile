@@ -14,12 +14,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# An editable install writes no bytecode: it is compiled once here, so that start-up does not
+# compile the package's modules on every command where PYTHONDONTWRITEBYTECODE is set.
 $(VENV)/.installed-local: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[local]'
+	$(BIN)/python -m compileall -q examharness
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[local,dev]'
+	$(BIN)/python -m compileall -q examharness
 	touch $@ $(VENV)/.installed-local
 
 setup: $(VENV)/.installed-local
