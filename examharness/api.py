@@ -239,20 +239,22 @@ def _grade(
 ) -> list[GradedItem]:  # fmt: skip
     """Grade the run from its item records (``kept``: grades still current, which then only need
     the grader model's grades of free-response answers)."""
-    records = folder.read_items(messages=False)
     graded = kept
     if graded is None:  # not current: every item is graded again (from the memo where it can)
         memo = GradeMemo(cache_path or default_cache_path()) if use_cache else None
+        records = folder.stream_items()  # graded a block at a time: a large run's records are not held
         try:
             graded = grade_run(cfg, records, exams, previous=folder.read_grades(),
                                human=folder.read_human_grades(), memo=memo)  # fmt: skip
         finally:
             if memo is not None:
                 memo.close()
+        records.check()
     if grader is not None and needs_rubric(graded):
         cache = open_cache(cache_path or default_cache_path(), _warn_stderr) if use_cache else None
         try:
-            graded = grade_free_response(graded, records, exams, grader, cache, prompts_dir)
+            stored = folder.read_items(messages=False)  # held only for grader-model grading
+            graded = grade_free_response(graded, stored, exams, grader, cache, prompts_dir)
         finally:
             if cache is not None:
                 cache.close()

@@ -8,8 +8,9 @@ Nothing here calls a model except :func:`grade_with_model`, through an injected 
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,38 +165,45 @@ def planned_items(exam: Exam, n_items: int) -> list[tuple[Section, Item]]:
 
 
 def grade_run(
-    cfg: RunConfig, records: list[ItemRecord], exams: dict[str, LoadedExam], *,
+    cfg: RunConfig, records: Iterable[ItemRecord], exams: dict[str, LoadedExam], *,
     previous: dict[tuple[str, str], GradedItem], human: dict[tuple[str, str], GradedItem],
     memo: GradeMemo | None = None,
 ) -> list[GradedItem]:  # fmt: skip
     """Auto-grade every planned item of the run (an item with no record is an ``error``, "not
     run"; a shard run plans only its shard's items); keep ``previous`` grader-model grades of
     answers still ungraded; ``human`` grades (by ``(exam_id, item_id)``) override everything.
-    ``memo`` serves grades of replies graded before (:mod:`examharness.memo`)."""
-    by_key = {r.key: r for r in records}
+    ``memo`` serves grades of replies graded before (:mod:`examharness.memo`).
+
+    ``records`` may be a stream (:meth:`~examharness.results.RunFolder.stream_items`): they are
+    graded a block at a time and only the grades are kept; an item's later record is its latest."""
     planned = [(ref.id, section, item) for ref in cfg.exams
                for section, item in planned_items(exams[ref.id].exam, ref.n_items)
                if cfg.shard is None or cfg.shard.holds(ref.id, section.id, item.id)]  # fmt: skip
-    pairs = [(by_key[(e, item.id)], item) for e, _, item in planned if (e, item.id) in by_key]
-    auto = iter(memo.grade_all(pairs, grade_auto) if memo is not None else [grade_auto(*p) for p in pairs])
+    wanted = {(e, item.id): item for e, _, item in planned}
+    auto: dict[tuple[str, str], GradedItem] = {}
+    stream = iter(records)
+    while block := list(itertools.islice(stream, _GRADE_BLOCK)):
+        pairs = [(r, wanted[r.key]) for r in block if r.key in wanted]
+        grades = memo.grade_all(pairs, grade_auto) if memo is not None else [grade_auto(*p) for p in pairs]
+        auto.update((r.key, g) for (r, _), g in zip(pairs, grades, strict=True))
     graded: list[GradedItem] = []
     for exam_id, section, item in planned:
         key = (exam_id, item.id)
-        if key not in by_key:
+        g = auto.get(key)
+        if g is None:
             g = GradedItem(
                 exam_id=exam_id, section_id=section.id, item_id=item.id, item_type=item.type,
                 status="error", points=0.0, max_points=item.max_points, how="not run",
                 rationale="no record: the run did not finish; use run --resume",
             )  # fmt: skip
-        else:
-            g = next(auto)
-            old = previous.get(key)
-            if g.status == "ungraded" and old is not None and old.source == "grader":
-                g = old
-        if key in human:
-            g = human[key]
+        elif g.status == "ungraded" and (old := previous.get(key)) is not None and old.source == "grader":
+            g = old
         graded.append(g)
-    return graded
+    return [human.get((g.exam_id, g.item_id), g) for g in graded]
+
+
+_GRADE_BLOCK = 2000
+"""Records graded (and their memo entries looked up) at once."""
 
 
 def needs_rubric(graded: Sequence[GradedItem]) -> list[GradedItem]:

@@ -18,7 +18,7 @@ import contextlib
 import functools
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -171,10 +171,20 @@ def read_jsonl(path: Path, model: type[M], prepare: Prepare | None = None, trim:
                ) -> JsonlLines[M]:  # fmt: skip
     """Every line of ``path`` as ``model``, read a block of lines at a time (a 20,000-item run's
     ``items.jsonl`` is hundreds of megabytes: only the records are held, never the file)."""
-    if not path.exists():
-        return JsonlLines([], [], torn=False)
-    records: list[M] = []
     damaged: list[tuple[Problem, bytes]] = []
+    last: list[bytes] = []
+    records = list(stream_jsonl(path, model, prepare, trim, damaged=damaged, last=last))
+    return JsonlLines(records, damaged, torn=_torn(damaged, last))
+
+
+def stream_jsonl(
+    path: Path, model: type[M], prepare: Prepare | None = None, trim: Trim | None = None, *,
+    damaged: list[tuple[Problem, bytes]], last: list[bytes],
+) -> Iterator[M]:  # fmt: skip
+    """:func:`read_jsonl`'s records one at a time, none held: its damaged lines are appended to
+    ``damaged`` and the file's last line to ``last`` as the iterator goes."""
+    if not path.exists():
+        return
     line = b""
     try:
         with path.open("rb") as f:
@@ -184,13 +194,17 @@ def read_jsonl(path: Path, model: type[M], prepare: Prepare | None = None, trim:
                 if raw.strip():
                     block.append((n, raw))
                 if len(block) == _BLOCK:
-                    _parse_block(path, block, model, prepare, trim, records, damaged)
+                    yield from _parse_block(path, block, model, prepare, trim, damaged)
                     block = []
-            _parse_block(path, block, model, prepare, trim, records, damaged)
+            yield from _parse_block(path, block, model, prepare, trim, damaged)
     except OSError as err:
         raise _cannot(path, "read", err) from None
-    torn = bool(damaged) and not line.endswith(b"\n") and damaged[-1][1] == line
-    return JsonlLines(records, damaged, torn=torn)
+    last.append(line)
+
+
+def _torn(damaged: list[tuple[Problem, bytes]], last: list[bytes]) -> bool:
+    """Whether the last damaged line is the file's unfinished last line (a killed writer's)."""
+    return bool(damaged and last) and not last[0].endswith(b"\n") and damaged[-1][1] == last[0]
 
 
 _BLOCK = 1000
@@ -204,9 +218,10 @@ def _list_of(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
 
 def _parse_block(
     path: Path, block: list[tuple[int, bytes]], model: type[M], prepare: Prepare | None, trim: Trim | None,
-    records: list[M], damaged: list[tuple[Problem, bytes]],
-) -> None:  # fmt: skip
-    """Append ``block``'s lines (numbered) to ``records``, or to ``damaged`` with their problem.
+    damaged: list[tuple[Problem, bytes]],
+) -> list[M]:  # fmt: skip
+    """``block``'s lines (numbered) as records; a line that is not one goes to ``damaged`` with its
+    problem.
 
     Good lines are validated together as one JSON array (one call into pydantic instead of one
     per line: a third of the time for small records); a block with any problem, or whose array
@@ -219,13 +234,14 @@ def _parse_block(
         except ValidationError:
             many = []
         if len(good) == len(block) == len(many):
-            records.extend(many)
-            return
+            return many
+    records: list[M] = []
     for n, raw in block:
         try:
             records.append(parse_model(path, n, raw, model, prepare, trim))
         except InputError as err:
             damaged.append((err.problems[0], raw))
+    return records
 
 
 def _drop_torn_tail(path: Path) -> None:
@@ -315,6 +331,25 @@ def _latest_grades(grades: Iterable[GradedItem]) -> dict[tuple[str, str], Graded
     return {(g.exam_id, g.item_id): g for g in grades}
 
 
+class ItemStream:
+    """A run's item records without their prompts (as ``read_items(messages=False)``), read a
+    block at a time and not held, in file order: an item asked again appears again, and its later
+    record is the latest. Iterate once, then :meth:`check`, which raises on a damaged line as
+    :meth:`RunFolder.read_items` does (a killed writer's torn last line excepted)."""
+
+    def __init__(self, path: Path, hint: str) -> None:
+        self._path, self._hint = path, hint
+        self._damaged: list[tuple[Problem, bytes]] = []
+        self._last: list[bytes] = []
+
+    def __iter__(self) -> Iterator[ItemRecord]:
+        return stream_jsonl(self._path, ItemRecord, _drop_messages, _cut_messages,
+                            damaged=self._damaged, last=self._last)  # fmt: skip
+
+    def check(self) -> None:
+        JsonlLines([], self._damaged, torn=_torn(self._damaged, self._last)).check(self._hint)
+
+
 class RunFolder:
     """One run folder. ``RunFolder.open`` is for an existing run; the constructor does not check."""
 
@@ -352,13 +387,21 @@ class RunFolder:
         path = self.file(ITEMS_FILE)
         lines = (read_jsonl(path, ItemRecord) if messages
                  else read_jsonl(path, ItemRecord, _drop_messages, _cut_messages))  # fmt: skip
-        lines.check(f"`examharness run --resume {self.path}` sets it aside and asks its item again")
+        lines.check(self._items_hint())
         return _latest_items(lines.records)
+
+    def _items_hint(self) -> str:
+        return f"`examharness run --resume {self.path}` sets it aside and asks its item again"
+
+    def stream_items(self) -> ItemStream:
+        """The records of :meth:`read_items` (``messages=False``) one at a time, for grading a run
+        too large to hold them all: see :class:`ItemStream`."""
+        return ItemStream(self.file(ITEMS_FILE), self._items_hint())
 
     def read_outcomes(self) -> list[ItemOutcome]:
         """The latest status, error and stage names per item (as :meth:`read_items`, lighter)."""
         lines = read_jsonl(self.file(ITEMS_FILE), ItemOutcome)
-        lines.check(f"`examharness run --resume {self.path}` sets it aside and asks its item again")
+        lines.check(self._items_hint())
         return list({r.key: r for r in lines.records}.values())
 
     def set_aside_damaged_items(self, warn: Callable[[str], None]) -> None:

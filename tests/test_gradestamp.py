@@ -13,7 +13,7 @@ from runs import ExamSpec, add_human_grade, first_right, make_run, write_exam
 from examharness import gradestamp
 from examharness.api import score_run
 from examharness.records import GRADES_FILE, GRADES_STAMP_FILE, ITEMS_FILE, ItemRecord
-from examharness.results import RunFolder
+from examharness.results import ItemStream, RunFolder
 
 
 def _age(path: Path, seconds: float = 60) -> None:
@@ -27,13 +27,18 @@ class Reads:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.n = 0
-        real = RunFolder.read_items
+        real, real_stream = RunFolder.read_items, RunFolder.stream_items
 
         def spy(folder: RunFolder, *, messages: bool = True) -> list[ItemRecord]:
             self.n += 1
             return real(folder, messages=messages)
 
+        def stream_spy(folder: RunFolder) -> ItemStream:
+            self.n += 1
+            return real_stream(folder)
+
         monkeypatch.setattr(RunFolder, "read_items", spy)
+        monkeypatch.setattr(RunFolder, "stream_items", stream_spy)
 
 
 @pytest.fixture
