@@ -244,22 +244,53 @@ _NUMBERS_READ_APART = r"(?=[-+]?0[0-9a-zA-Z_]|[-+]?[0-9]{19}|[0-9]{4}-|[-+.0-9]*
 """A quick guard before the number branches below: each of them has a leading zero followed by a
 digit or letter, 19 digits, a year, or an ``_``, ``:``, ``e`` or ``E`` right after its first run
 of ``[-+.0-9]``. A plain ``5.0`` fails it after four steps."""
-_READ_APART = re.compile(
-    # the first character rules out nearly every scalar at once; a "-", ":" or "?" indicator needs
-    # a blank after it (the blanks taken, the character before is the indicator only without one)
-    _AFTER + r"(?=[-+.0-9<=yYnNoO])(?<![-:?])(?:"
-    r"(?:yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|<<|=)" + _ENDS  # YAML 1.1 words, merge, value
-    + r"|" + _NUMBERS_READ_APART + r"(?:"
-    + r"[-+]?0[0-9a-zA-Z_]+" + _ENDS  # 012 (octal in 1.1), 0o12 (octal in 1.2), 0b1, 0x_1
-    + r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?" + _ENDS  # 1:30 (base 60 in 1.1)
-    + r"|[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9_]+" + _ENDS  # 1e3 (a float only in 1.2)
-    + r"|[-+.0-9]*_[-+.0-9_]*" + _ENDS  # 1_000 (digit groups)
-    + r"|[-+]?[0-9]{19,}" + _ENDS  # beyond 64 bits
-    + r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"  # a timestamp (1.1), whatever follows
-    + r"))"
+
+
+def _read_apart(after: str, ends: str) -> re.Pattern[str]:
+    """Plain scalars YAML 1.1 (PyYAML) and YAML 1.2 (yaml-rs) read apart, starting where ``after``
+    says a plain scalar may start and, for single words, ending where ``ends`` says."""
+    return re.compile(
+        # the first character rules out nearly every scalar at once; a "-", ":" or "?" indicator
+        # needs a blank after it (the blanks taken, the character before is the indicator only
+        # without one)
+        after + r"(?=[-+.0-9<=yYnNoO])(?<![-:?])(?:"
+        r"(?:yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|<<|=)" + ends  # YAML 1.1 words, merge, value
+        + r"|" + _NUMBERS_READ_APART + r"(?:"
+        + r"[-+]?0[0-9a-zA-Z_]+" + ends  # 012 (octal in 1.1), 0o12 (octal in 1.2), 0b1, 0x_1
+        + r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?" + ends  # 1:30 (base 60 in 1.1)
+        + r"|[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9_]+" + ends  # 1e3 (a float only in 1.2)
+        + r"|[-+.0-9]*_[-+.0-9_]*" + ends  # 1_000 (digit groups)
+        + r"|[-+]?[0-9]{19,}" + ends  # beyond 64 bits
+        + r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"  # a timestamp (1.1), whatever follows
+        + r"))"
+    )
+
+
+_READ_APART = _read_apart(_AFTER, _ENDS)
+"""Anywhere, flow collections included: a text holding any of them takes the event-by-event path."""
+def _may_hold_flow(lines: str) -> bool:
+    """Whether a flow collection (``[a, b]``, ``{a: 1}``) could start somewhere in ``lines`` (the
+    text after a newline): a ``[`` or ``{`` at a line's start or after an indicator and blanks (one
+    anywhere else is text). A text without one is in block context throughout."""
+    for bracket in "[{":  # str.find skips to each at memchr speed, several times a regex's
+        at = lines.find(bracket)
+        while at != -1:
+            before = at - 1
+            while lines[before] in " \t":
+                before -= 1
+            if lines[before] in "-?:\n":
+                return True
+            at = lines.find(bracket, at + 1)
+    return False
+
+
+_READ_APART_IN_BLOCKS = _read_apart(
+    r"(?:\n[ \t]*+(?:[-?:][ \t]++)*+|:[ \t]++)", r"(?=[ \t\r]*(?:\n|\Z|#|:(?:[ \t\r\n]|\Z)))"
 )
-"""Plain scalars YAML 1.1 (PyYAML) and YAML 1.2 (yaml-rs) read apart: a text holding any of
-them takes the event-by-event path."""
+""":data:`_READ_APART` for a text in block context: a plain scalar starts at a line's start (after
+its indentation and ``-``, ``?``, ``:`` indicators) or after a mapping value's ``:``, and ``,``,
+``]`` and ``}`` neither start nor end one (``- Yes, because``, ``20,000`` and ``Pat: No, not
+always`` in prose are text to both parsers)."""
 _STRUCTURE = ("\n---", "\n...", "\n%", "\x85", "\u2028", "\u2029", "\ufeff")
 """Several documents, directives; line breaks only YAML 1.1 knows, a byte order mark."""
 _UNREADABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -299,7 +330,8 @@ def _careful_only(text: str) -> bool:
     return (
         any(s in lines for s in _STRUCTURE) or _unreadable(text)
         or ("\t" in text and _TAB_INDENT.search(lines) is not None)
-        or _has_marks(text) or _READ_APART.search(lines) is not None
+        or _has_marks(text)
+        or (_READ_APART if _may_hold_flow(lines) else _READ_APART_IN_BLOCKS).search(lines) is not None
     )  # fmt: skip
 
 
