@@ -471,14 +471,16 @@ def _validated(path: Path, text: str) -> Exam:
 def _checked(path: Path, data: Any, locate: Locator) -> Exam:
     if not isinstance(data, dict):
         raise InputError.one(path, 1, "(file)", "an exam file must be a YAML mapping")
-    problems = [
-        Problem(str(path), locate(where), ".".join(map(str, where)), message)
-        for where, message in _cross_checks(data, path.parent)
-    ]
+    checks = _cross_checks(data, path.parent)
+    locate.expect(where for where, _ in checks)  # one reading of the lines for every problem
+    problems: list[Problem] = []
     try:
         exam = Exam.model_validate(data)
     except ValidationError as err:
-        problems = validation_problems(err, str(path), locate) + problems
+        problems = validation_problems(err, str(path), locate)
+    problems += [
+        Problem(str(path), locate(where), ".".join(map(str, where)), message) for where, message in checks
+    ]
     if problems:
         raise InputError(sorted(problems, key=lambda p: p.line or 0))
     return exam

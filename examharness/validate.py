@@ -13,9 +13,10 @@ from pathlib import Path
 
 from examharness.errors import InputError, Problem
 from examharness.exam import Item, LoadedExam, Section, find_exam_files, load_exam
+from examharness.gcpause import collector_paused
 from examharness.prompts import Renderer, template_dirs
 from examharness.scales import exam_scale, is_scale_path, load_scale, scale_dirs_for
-from examharness.yamlpos import load_yaml_with_lines
+from examharness.yamlpos import load_yaml_with_lines, yaml_with_lines
 
 
 def _line(path: Path, where: tuple[str | int, ...]) -> int | None:
@@ -108,9 +109,17 @@ def render_problems(loaded: LoadedExam, renderers: list[Renderer]) -> list[Probl
 
 
 def _named_scale_problems(path: Path, scale_dirs: list[Path]) -> list[Problem]:
-    """For a file that did not validate: is the scale it names by name (not path) there at all?"""
+    """For a file that did not validate: is the scale it names by name (not path) there at all?
+    (A file without the word ``scale`` names none, and is not parsed a second time.)"""
     try:
-        data, locate = load_yaml_with_lines(path)
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return []
+    if "scale" not in text:
+        return []
+    try:
+        with collector_paused(len(text)):
+            data, locate = yaml_with_lines(text, str(path))
     except InputError:
         return []
     scoring = data.get("scoring") if isinstance(data, dict) else None
