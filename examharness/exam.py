@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from examharness.errors import InputError, Problem
+from examharness.gcpause import collector_paused
 from examharness.safeyaml import beyond_bounds
 from examharness.scales import Scale
 from examharness.yamlpos import Locator, PathError, validation_problems, yaml_with_lines
@@ -93,8 +94,8 @@ class _ChoiceBase(Strict):
         return 1.0
 
     def _check_letter(self, letter: str, where: tuple[str | int, ...]) -> None:
-        valid = letters_for(self.options)
-        if len(letter) != 1 or letter not in valid:
+        if len(letter) != 1 or letter not in LETTERS[: len(self.options)]:
+            valid = letters_for(self.options)
             raise PathError(where, f"answer {letter!r} is not one of the options {', '.join(valid)}")
 
 
@@ -144,10 +145,10 @@ class NumericItem(Strict):
         """A text answer is a number as written, or a short math answer compared as text (an
         interval, ``\\frac{\\sqrt{3}}{3}``, ``p+q-r``); a bare word such as ``four`` or ``B`` is a
         number written in words or a choice letter in the wrong item type, so it is refused."""
-        from examharness.extract import parse_number
+        from examharness.extract.numeric import is_number
 
         for i, value in enumerate(self.answer):
-            if isinstance(value, str) and parse_number(value) is None and not _MATHLIKE.search(value):
+            if isinstance(value, str) and not is_number(value) and not _MATHLIKE.search(value):
                 message = f"answer {value!r} is neither a number nor a math expression (write digits)"
                 raise PathError(("answer", i), message)
         return self
@@ -392,16 +393,15 @@ def _cross_checks(data: dict[str, Any], root: Path) -> list[tuple[Where, str]]:
                 errors.append((("sections", si, "id"), f"duplicate section id {section_id!r}"))
             seen_sections.add(section_id)
         for ii, item in _dicts(section.get("items")):
-            where: Where = ("sections", si, "items", ii)
-            item_id = item.get("id")
+            item_id, ref, images = item.get("id"), item.get("passage"), item.get("images")
             if isinstance(item_id, str):
                 if item_id in seen_items:
-                    errors.append(((*where, "id"), f"duplicate item id {item_id!r}"))
+                    errors.append((("sections", si, "items", ii, "id"), f"duplicate item id {item_id!r}"))
                 seen_items.add(item_id)
-            ref = item.get("passage")
             if isinstance(ref, str) and ref not in passages:
-                errors.append(((*where, "passage"), f"unknown passage {ref!r}"))
-            errors.extend(_image_checks(root, item.get("images"), where))
+                errors.append((("sections", si, "items", ii, "passage"), f"unknown passage {ref!r}"))
+            if images:  # an empty list, or a wrong type (the model's error), has no image to check
+                errors.extend(_image_checks(root, images, ("sections", si, "items", ii)))
     for pid, passage in passages.items():
         if isinstance(passage, dict):
             errors.extend(_image_checks(root, passage.get("images"), ("passages", pid)))
@@ -448,7 +448,9 @@ def load_exam(path: str | Path, *, parse_cache: Path | None = None) -> LoadedExa
         text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as err:
         raise InputError.one(path, None, "", f"cannot read file: {err}") from None
-    exam = _validated(path, text)
+    del raw  # not needed past here: a large exam's bytes need not stay while it is built
+    with collector_paused(len(text)):
+        exam = _validated(path, text)
     if parse_cache is not None:
         _to_parse_cache(parse_cache, digest, exam)
     return LoadedExam(exam=exam, path=path, content_hash=digest)
@@ -469,14 +471,16 @@ def _validated(path: Path, text: str) -> Exam:
 def _checked(path: Path, data: Any, locate: Locator) -> Exam:
     if not isinstance(data, dict):
         raise InputError.one(path, 1, "(file)", "an exam file must be a YAML mapping")
-    problems = [
-        Problem(str(path), locate(where), ".".join(map(str, where)), message)
-        for where, message in _cross_checks(data, path.parent)
-    ]
+    checks = _cross_checks(data, path.parent)
+    locate.expect(where for where, _ in checks)  # one reading of the lines for every problem
+    problems: list[Problem] = []
     try:
         exam = Exam.model_validate(data)
     except ValidationError as err:
-        problems = validation_problems(err, str(path), locate) + problems
+        problems = validation_problems(err, str(path), locate)
+    problems += [
+        Problem(str(path), locate(where), ".".join(map(str, where)), message) for where, message in checks
+    ]
     if problems:
         raise InputError(sorted(problems, key=lambda p: p.line or 0))
     return exam

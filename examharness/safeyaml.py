@@ -232,44 +232,107 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-_AFTER = r"(?:[:?-][ \t]+|[\[{,][ \t]*|\n[ \t]*(?:-[ \t]+)*)"
-"""Where a plain scalar starts: a mapping value, a sequence entry, a flow item, a line's start
-(the text is searched with a newline in front). Every branch opens with one of a few characters,
-so the search skips everything else at C speed."""
+_AFTER = r"[-:?\[{,\n][ \t]*+"
+"""Where a plain scalar may start: after a mapping value's or a sequence entry's indicator and
+its blanks, after a flow indicator, at a line's start (the text is searched with a newline in
+front). The pattern opens with one character class, so the search skips to those characters at C
+speed, and the blanks are taken possessively (what follows is never a blank). ``- - 012``
+needs no special case: the second ``-`` is a start of its own."""
 _ENDS = r"(?=[ \t\r]*(?:\n|\Z|#|[,\]}]|:(?:[ \t\r\n]|\Z)))"
 """Where it ends, when it is a single word (a key, a value, a flow item)."""
-_READ_APART = re.compile(
-    _AFTER + r"(?=[-+.0-9<=yYnNoO])(?:"  # the first character rules out nearly every scalar at once
-    r"(?:yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|<<|=)" + _ENDS  # YAML 1.1 words, merge, value
-    + r"|[-+]?0[0-9a-zA-Z_]+" + _ENDS  # 012 (octal in 1.1), 0o12 (octal in 1.2), 0b1, 0x_1
-    + r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?" + _ENDS  # 1:30 (base 60 in 1.1)
-    + r"|[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9_]+" + _ENDS  # 1e3 (a float only in 1.2)
-    + r"|[-+.0-9]*_[-+.0-9_]*" + _ENDS  # 1_000 (digit groups)
-    + r"|[-+]?[0-9]{19,}" + _ENDS  # beyond 64 bits
-    + r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"  # a timestamp (1.1), whatever follows
-    + r")"
+_NUMBERS_READ_APART = r"(?=[-+]?0[0-9a-zA-Z_]|[-+]?[0-9]{19}|[0-9]{4}-|[-+.0-9]*+[_:eE])"
+"""A quick guard before the number branches below: each of them has a leading zero followed by a
+digit or letter, 19 digits, a year, or an ``_``, ``:``, ``e`` or ``E`` right after its first run
+of ``[-+.0-9]``. A plain ``5.0`` fails it after four steps."""
+
+
+def _read_apart(after: str, ends: str) -> re.Pattern[str]:
+    """Plain scalars YAML 1.1 (PyYAML) and YAML 1.2 (yaml-rs) read apart, starting where ``after``
+    says a plain scalar may start and, for single words, ending where ``ends`` says."""
+    return re.compile(
+        # the first character rules out nearly every scalar at once; a "-", ":" or "?" indicator
+        # needs a blank after it (the blanks taken, the character before is the indicator only
+        # without one)
+        after + r"(?=[-+.0-9<=yYnNoO])(?<![-:?])(?:"
+        r"(?:yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|<<|=)" + ends  # YAML 1.1 words, merge, value
+        + r"|" + _NUMBERS_READ_APART + r"(?:"
+        + r"[-+]?0[0-9a-zA-Z_]+" + ends  # 012 (octal in 1.1), 0o12 (octal in 1.2), 0b1, 0x_1
+        + r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?" + ends  # 1:30 (base 60 in 1.1)
+        + r"|[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9_]+" + ends  # 1e3 (a float only in 1.2)
+        + r"|[-+.0-9]*_[-+.0-9_]*" + ends  # 1_000 (digit groups)
+        + r"|[-+]?[0-9]{19,}" + ends  # beyond 64 bits
+        + r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"  # a timestamp (1.1), whatever follows
+        + r"))"
+    )
+
+
+_READ_APART = _read_apart(_AFTER, _ENDS)
+"""Anywhere, flow collections included: a text holding any of them takes the event-by-event path."""
+def _may_hold_flow(lines: str) -> bool:
+    """Whether a flow collection (``[a, b]``, ``{a: 1}``) could start somewhere in ``lines`` (the
+    text after a newline): a ``[`` or ``{`` at a line's start or after an indicator and blanks (one
+    anywhere else is text). A text without one is in block context throughout."""
+    for bracket in "[{":  # str.find skips to each at memchr speed, several times a regex's
+        at = lines.find(bracket)
+        while at != -1:
+            before = at - 1
+            while lines[before] in " \t":
+                before -= 1
+            if lines[before] in "-?:\n":
+                return True
+            at = lines.find(bracket, at + 1)
+    return False
+
+
+_READ_APART_IN_BLOCKS = _read_apart(
+    r"(?:\n[ \t]*+(?:[-?:][ \t]++)*+|:[ \t]++)", r"(?=[ \t\r]*(?:\n|\Z|#|:(?:[ \t\r\n]|\Z)))"
 )
+""":data:`_READ_APART` for a text in block context: a plain scalar starts at a line's start (after
+its indentation and ``-``, ``?``, ``:`` indicators) or after a mapping value's ``:``, and ``,``,
+``]`` and ``}`` neither start nor end one (``- Yes, because``, ``20,000`` and ``Pat: No, not
+always`` in prose are text to both parsers)."""
 _STRUCTURE = ("\n---", "\n...", "\n%", "\x85", "\u2028", "\u2029", "\ufeff")
 """Several documents, directives; line breaks only YAML 1.1 knows, a byte order mark."""
 _UNREADABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 """Characters PyYAML's reader refuses (control characters, surrogates)."""
+_READABLE_ASCII = b"\t\n\r" + bytes(range(0x20, 0x7F))
 _TAB_INDENT = re.compile(r"\n *\t")
 """A tab in a line's indentation: PyYAML refuses it, yaml-rs reads on."""
-"""Plain scalars YAML 1.1 (PyYAML) and YAML 1.2 (yaml-rs) read apart, and structure this module
-bounds itself: a text holding any of them takes the event-by-event path."""
 _MARKS = re.compile(r"[!&*]")
 _BEFORE_MARK = frozenset(" \t\r\n[{,:-")
 _AFTER_MARK = frozenset(" \t\r\n,]}")
 
 
+def _unreadable(text: str) -> bool:
+    """Whether ``text`` holds a character PyYAML's reader refuses (:data:`_UNREADABLE`); an ASCII
+    text is checked by deleting the readable bytes, several times faster than the search."""
+    if text.isascii():
+        return bool(text.encode("ascii").translate(None, _READABLE_ASCII))
+    return _UNREADABLE.search(text) is not None
+
+
 def _has_marks(text: str) -> bool:
     """Whether ``text`` holds a tag, an anchor or an alias (``!x``, ``&x``, ``*x`` after a space
     or an indicator); the characters alone are rare enough to look at each one."""
+    if "!" not in text and "&" not in text and "*" not in text:
+        return False
     for m in _MARKS.finditer(text):
         i = m.start()
         if (i == 0 or text[i - 1] in _BEFORE_MARK) and (i + 1 < len(text) and text[i + 1] not in _AFTER_MARK):
             return True
     return False
+
+
+def _careful_only(text: str) -> bool:
+    """Whether ``text`` holds anything the two parsers could read apart, or structure this module
+    bounds itself (the checks cheapest on a large valid text first)."""
+    lines = "\n" + text
+    return (
+        any(s in lines for s in _STRUCTURE) or _unreadable(text)
+        or ("\t" in text and _TAB_INDENT.search(lines) is not None)
+        or _has_marks(text)
+        or (_READ_APART if _may_hold_flow(lines) else _READ_APART_IN_BLOCKS).search(lines) is not None
+    )  # fmt: skip
 
 
 _SLOW = object()
@@ -282,9 +345,7 @@ def _quick(text: str) -> Any:
     :data:`_SLOW` when the careful path must decide: yaml-rs refuses it, or the text holds anything
     the two parsers could read apart (:data:`_READ_APART`). Otherwise the results are equal
     (``tests/test_safeyaml_fast.py`` checks both paths on tricky texts)."""
-    lines = "\n" + text
-    if any(s in lines for s in _STRUCTURE) or _UNREADABLE.search(text) or _TAB_INDENT.search(lines) \
-            or _READ_APART.search(lines) or _has_marks(text):  # fmt: skip
+    if _careful_only(text):
         return _SLOW
     try:
         data = yaml_rs.loads(text, parse_datetime=False, duplicate_key_policy=_REFUSE_DUPLICATES,

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from examharness.errors import InputError, Problem
 from examharness.exam import Item, LoadedExam, Section, find_exam_files, load_exam
+from examharness.gcpause import collector_paused
 from examharness.prompts import Renderer, template_dirs
 from examharness.scales import exam_scale, is_scale_path, load_scale, scale_dirs_for
-from examharness.yamlpos import load_yaml_with_lines
+from examharness.yamlpos import load_yaml_with_lines, yaml_with_lines
 
 
 def _line(path: Path, where: tuple[str | int, ...]) -> int | None:
@@ -65,16 +66,17 @@ RENDER_ALL_UP_TO = 5_000
 
 def _shape(item: Item) -> tuple[object, ...]:
     """What a template can branch on without reading the text: type, which fields are set,
-    how many options and images."""
-    fields = tuple(name for name in type(item).model_fields if getattr(item, name) is not None)
-    return (item.type, fields, len(getattr(item, "options", ())), len(item.images))
+    how many options and images. (A model's ``__dict__`` holds its fields, in field order.)"""
+    values = item.__dict__
+    fields = tuple(name for name, value in values.items() if value is not None)
+    return (item.type, fields, len(values.get("options", ())), len(item.images))
 
 
 def items_to_render(loaded: LoadedExam) -> list[tuple[Section, int]]:
     """Every item of an exam of up to :data:`RENDER_ALL_UP_TO` items; for a larger one the first
     item of each shape in each section, so validating 250,000 items takes seconds, not minutes
     (the run renders every item anyway, before any request is sent)."""
-    every = len(loaded.exam.items()) <= RENDER_ALL_UP_TO
+    every = sum(len(section.items) for section in loaded.exam.sections) <= RENDER_ALL_UP_TO
     chosen: list[tuple[Section, int]] = []
     for section in loaded.exam.sections:
         seen: set[tuple[object, ...]] = set()
@@ -107,9 +109,17 @@ def render_problems(loaded: LoadedExam, renderers: list[Renderer]) -> list[Probl
 
 
 def _named_scale_problems(path: Path, scale_dirs: list[Path]) -> list[Problem]:
-    """For a file that did not validate: is the scale it names by name (not path) there at all?"""
+    """For a file that did not validate: is the scale it names by name (not path) there at all?
+    (A file without the word ``scale`` names none, and is not parsed a second time.)"""
     try:
-        data, locate = load_yaml_with_lines(path)
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return []
+    if "scale" not in text:
+        return []
+    try:
+        with collector_paused(len(text)):
+            data, locate = yaml_with_lines(text, str(path))
     except InputError:
         return []
     scoring = data.get("scoring") if isinstance(data, dict) else None
@@ -124,6 +134,11 @@ def _named_scale_problems(path: Path, scale_dirs: list[Path]) -> list[Problem]:
     return [Problem(str(path), locate(("scoring", "scale")), "scoring.scale", message)]
 
 
+_SCALE_KEY = "raw_to_scaled:"
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+"""Where :meth:`str.splitlines` ends a line."""
+
+
 def _is_scale_file(path: Path) -> bool:
     """Scale files sit in a ``scales/`` folder or carry a top-level ``raw_to_scaled:``; exams never
     do. A look at the text, not a parse: the file is parsed once, by whichever loader it needs."""
@@ -133,7 +148,12 @@ def _is_scale_file(path: Path) -> bool:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
-    return any(line.startswith("raw_to_scaled:") for line in text.splitlines())
+    at = text.find(_SCALE_KEY)
+    while at != -1:
+        if at == 0 or text[at - 1] in _LINE_BREAKS:
+            return True
+        at = text.find(_SCALE_KEY, at + 1)
+    return False
 
 
 def _scale_file_problems(path: Path) -> list[Problem]:

@@ -11,14 +11,14 @@ is wrong (row 17 of a table, not the table) raise :class:`PathError` to point de
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from examharness.errors import InputError, Problem
+from examharness.linetree import LineNode, line_tree, lookup
 from examharness.safeyaml import Loader as YAML_LOADER
 from examharness.safeyaml import beyond_bounds, careful_parse, parse_yaml
 
@@ -44,24 +44,28 @@ class Locator:
     """Maps a field path to the line of the deepest YAML node that path reaches.
 
     Path parts that do not name a child (pydantic's discriminator tags and union-branch
-    names) are skipped, so a raw pydantic ``loc`` can be passed as is. The node tree is
-    composed on the first lookup only: a valid file never pays for it (it costs several
-    hundred bytes per value), and a file reaching here has passed :func:`parse_yaml`'s
-    bounds, so composing it is linear.
+    names) are skipped, so a raw pydantic ``loc`` can be passed as is. The lines are read on
+    the first lookup only, so a valid file never pays for them, and then only for the children
+    the paths can reach (:func:`~examharness.linetree.line_tree`): a caller with several paths
+    names them all first with :meth:`expect`, for one pass over the text. A file reaching here
+    has passed :func:`parse_yaml`'s bounds, so that pass is linear.
     """
 
     def __init__(self, text: str) -> None:
         self._text = text
-        self._composed = False
-        self._root: yaml.Node | None = None
+        self._paths: set[FieldPath] = set()
+        self._read_for: set[FieldPath] | None = None
+        self._root: LineNode | None = None
 
-    def _tree(self) -> yaml.Node | None:
-        if not self._composed:
-            self._composed = True
-            try:
-                self._root = yaml.compose(self._text, Loader=YAML_LOADER)
-            except yaml.YAMLError:
-                self._root = None
+    def expect(self, paths: Iterable[Sequence[PathPart]]) -> None:
+        """Name paths that will be looked up, so that one reading of the text serves them all."""
+        self._paths.update(tuple(path) for path in paths)
+
+    def _tree(self, path: Sequence[PathPart]) -> LineNode | None:
+        self._paths.add(tuple(path))
+        if self._read_for is None or not self._paths <= self._read_for:
+            self._read_for = set(self._paths)
+            self._root = line_tree(self._text, YAML_LOADER, self._read_for)
         return self._root
 
     def __call__(self, path: Sequence[PathPart]) -> int | None:
@@ -75,36 +79,7 @@ class Locator:
         An unmatched last part is kept when ``keep_missing_last`` (it names a missing key,
         reported at its parent's line); unmatched inner parts are tags and are dropped.
         """
-        node = self._tree()
-        if node is None:
-            return None, tuple(path)
-        line = node.start_mark.line + 1
-        kept: list[PathPart] = []
-        for i, part in enumerate(path):
-            found = _child(node, part)
-            if found is None:
-                if keep_missing_last and i == len(path) - 1:
-                    kept.append(part)
-                continue
-            line, node = found
-            kept.append(part)
-        return line, tuple(kept)
-
-
-def _child(node: yaml.Node, part: PathPart) -> tuple[int, yaml.Node] | None:
-    """The child named ``part`` and its line: a mapping value's line is its key's (where
-    ``rows:`` is written), a list item's is its own."""
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                return key.start_mark.line + 1, value
-        return None
-    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(
-        node.value
-    ):
-        item = node.value[part]
-        return item.start_mark.line + 1, item
-    return None
+        return lookup(self._tree(path), path, keep_missing_last=keep_missing_last)
 
 
 def load_yaml_with_lines(path: str | Path, *, quick: bool = True) -> tuple[Any, Locator]:
@@ -166,8 +141,9 @@ def validation_problems(err: ValidationError, file: str, locate: Locator) -> lis
     those errors share the value's path once branch names are dropped, and become one line.
     """
     messages: dict[tuple[int | None, str], list[str]] = {}
-    for error in err.errors():
-        extra, message = _message(error)
+    errors = [(error, *_message(error)) for error in err.errors()]
+    locate.expect(tuple(error["loc"]) + extra for error, extra, _ in errors)
+    for error, extra, message in errors:
         loc: FieldPath = tuple(error["loc"]) + extra
         line, kept = locate.resolve(loc, keep_missing_last=error["type"] == "missing")
         found = messages.setdefault((line, ".".join(str(p) for p in kept)), [])

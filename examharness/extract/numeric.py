@@ -40,14 +40,24 @@ def _canonical(value: Fraction) -> str:
     return f"{'-' if value < 0 else ''}{text[:-digits]}.{text[-digits:]}"
 
 
+def _number(text: str) -> re.Match[str] | None:
+    """``text`` as one number, or None when it is not one or divides by zero (a denominator
+    without a digit other than 0)."""
+    m = _NUMBER.fullmatch(text.strip())
+    denominator = None if m is None else m.group("d") or m.group("td")
+    return None if m is None or (denominator is not None and not denominator.strip("0.,")) else m
+
+
 def parse_number(text: str) -> Fraction | None:
     """The value of one number as written ("3/4", ".75", "1,250", "-5", "75%", "\\frac{3}{4}")."""
-    m = _NUMBER.fullmatch(text.strip())
-    if m is None or (m.group("d") is not None and Fraction(m.group("d").replace(",", "")) == 0):
-        return None
-    if m.group("td") is not None and Fraction(m.group("td").replace(",", "")) == 0:
-        return None
-    return _value(m)
+    m = _number(text)
+    return None if m is None else _value(m)
+
+
+def is_number(text: str) -> bool:
+    """Whether :func:`parse_number` reads ``text`` (without building the fraction: exam
+    validation asks this of every numeric answer)."""
+    return _number(text) is not None
 
 
 def extract_numeric(reply: str) -> Extraction:
