@@ -27,7 +27,7 @@ from examharness.exam import LoadedExam, find_exam_files
 from examharness.grader import GraderOptions, grade_free_response
 from examharness.gradestamp import current_stamp, grades_current, stamp_grades
 from examharness.grading import grade_run, needs_rubric
-from examharness.memo import GradeMemo
+from examharness.memo import ResultMemo
 from examharness.outcome import run_summary
 from examharness.plan import (
     RunOptions,
@@ -216,14 +216,19 @@ def score_run(
     exams = load_run_exams(cfg, parse_cache=_parse_cache_at(cache_path) if use_cache else None)
     stamp = current_stamp(folder, exams)
     kept = list(folder.read_grades().values()) if grades_current(folder, stamp) else None
-    if kept is not None and (grader is None or not needs_rubric(kept)):
-        graded = kept
-    else:  # grades that are not current are made again; current ones may still need a grader model
-        graded = _grade(folder, cfg, exams, kept, grader=grader, use_cache=use_cache,
-                        cache_path=cache_path, prompts_dir=prompts_dir)  # fmt: skip
-    scores = score_graded(cfg, exams, graded, folder.read_contamination(), scale_dirs=scale_dirs or [],
-                          n_boot=n_boot, seed=seed,
-                          edition=edition if edition is not None else cfg.edition)  # fmt: skip
+    memo = ResultMemo(cache_path or default_cache_path()) if use_cache else None
+    try:
+        if kept is not None and (grader is None or not needs_rubric(kept)):
+            graded = kept
+        else:  # grades not current are made again; current ones may still need a grader model
+            graded = _grade(folder, cfg, exams, kept, grader=grader, memo=memo, use_cache=use_cache,
+                            cache_path=cache_path, prompts_dir=prompts_dir)  # fmt: skip
+        scores = score_graded(cfg, exams, graded, folder.read_contamination(), scale_dirs=scale_dirs or [],
+                              n_boot=n_boot, seed=seed, memo=memo,
+                              edition=edition if edition is not None else cfg.edition)  # fmt: skip
+    finally:
+        if memo is not None:
+            memo.close()
     if write:
         if graded is not kept:
             folder.write_grades(graded)
@@ -235,20 +240,16 @@ def score_run(
 
 def _grade(
     folder: RunFolder, cfg: RunConfig, exams: dict[str, LoadedExam], kept: list[GradedItem] | None, *,
-    grader: GraderOptions | None, use_cache: bool, cache_path: Path | None, prompts_dir: Path | None,
+    grader: GraderOptions | None, memo: ResultMemo | None, use_cache: bool, cache_path: Path | None,
+    prompts_dir: Path | None,
 ) -> list[GradedItem]:  # fmt: skip
     """Grade the run from its item records (``kept``: grades still current, which then only need
     the grader model's grades of free-response answers)."""
     graded = kept
     if graded is None:  # not current: every item is graded again (from the memo where it can)
-        memo = GradeMemo(cache_path or default_cache_path()) if use_cache else None
         records = folder.stream_items()  # graded a block at a time: a large run's records are not held
-        try:
-            graded = grade_run(cfg, records, exams, previous=folder.read_grades(),
-                               human=folder.read_human_grades(), memo=memo)  # fmt: skip
-        finally:
-            if memo is not None:
-                memo.close()
+        graded = grade_run(cfg, records, exams, previous=folder.read_grades(),
+                           human=folder.read_human_grades(), memo=memo)  # fmt: skip
         records.check()
     if grader is not None and needs_rubric(graded):
         cache = open_cache(cache_path or default_cache_path(), _warn_stderr) if use_cache else None

@@ -28,7 +28,7 @@ from examharness.exam import (
     Section,
 )
 from examharness.extract.model import Extraction
-from examharness.memo import GradeMemo
+from examharness.memo import ResultMemo
 from examharness.records import NEEDS_GRADE, GradedItem, ItemRecord, RunConfig
 from examharness.rubric import grade_response, grader_messages, grader_vars
 
@@ -167,7 +167,7 @@ def planned_items(exam: Exam, n_items: int) -> list[tuple[Section, Item]]:
 def grade_run(
     cfg: RunConfig, records: Iterable[ItemRecord], exams: dict[str, LoadedExam], *,
     previous: dict[tuple[str, str], GradedItem], human: dict[tuple[str, str], GradedItem],
-    memo: GradeMemo | None = None,
+    memo: ResultMemo | None = None,
 ) -> list[GradedItem]:  # fmt: skip
     """Auto-grade every planned item of the run (an item with no record is an ``error``, "not
     run"; a shard run plans only its shard's items); keep ``previous`` grader-model grades of

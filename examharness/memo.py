@@ -11,6 +11,9 @@ everything else the command does. Two things are stored in the cache file's ``pa
   nothing; it is the same record a request-level cache hit would give.
 - **grades** of choice and numeric items: a pure function of the item, the record's status and
   its stages' replies, and of the code that grades, all four digested into the key.
+- **exam scores** (raw, scaled, percentile range and their bootstrap intervals): a pure function
+  of the scale as loaded, every section's per-item points, the resamples and seed, and the code
+  that scores. The 1,000-resample bootstrap is most of what scoring costs.
 
 The code's part of each key is a fingerprint of the source of the modules involved, so a changed
 rule never serves a stale result. A cache that cannot be read or written only turns the memo off.
@@ -19,6 +22,7 @@ Items whose prompts carry images are not memoized: the image files are not in th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -27,12 +31,17 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from examharness import __version__
 from examharness.cache import RequestCache
 from examharness.exam import Item, MCItem, MultiSelectItem, NumericItem
 from examharness.records import GradedItem, ItemRecord, SectionSampling, now
+from examharness.scales import Scale
+from examharness.scoring import ExamScoreCore, SectionItems, score_exam
 
 GRADE_SOURCES = ("grading.py", "records.py", "exam.py", "extract")
+SCORE_SOURCES = ("scoring.py", "scales.py")
 ITEM_SOURCES = ("prompts.py", "runner.py", "records.py", "exam.py", "cache.py", "backends/base.py")
 
 
@@ -66,8 +75,19 @@ def grade_key(record: ItemRecord, item: Item) -> str | None:
     return "grade:" + h.hexdigest()
 
 
-class GradeMemo:
-    """Grades by :func:`grade_key`, read and written in batches through one cache connection."""
+def score_key(scale: Scale | None, sections: Sequence[SectionItems], *, n_boot: int, seed: int) -> str:
+    """The memo key of an exam's :func:`~examharness.scoring.score_exam` result."""
+    h = hashlib.sha256(code_fingerprint(SCORE_SOURCES).encode())
+    h.update(b"\0" + (scale.model_dump_json() if scale is not None else "null").encode())
+    for section in sections:
+        h.update(b"\0" + section.model_dump_json().encode())
+    h.update(f"\0{n_boot}\0{seed}".encode())
+    return "score:" + h.hexdigest()
+
+
+class ResultMemo:
+    """Grades by :func:`grade_key` and exam scores by :func:`score_key`, read and written in
+    batches through one cache connection."""
 
     def __init__(self, path: Path) -> None:
         self._store: RequestCache | None
@@ -95,6 +115,19 @@ class GradeMemo:
                 fresh.append((key, g.model_dump_json()))
         self._put(fresh)
         return out
+
+    def exam_score(self, scale: Scale | None, sections: Sequence[SectionItems], *, n_boot: int,
+                   seed: int) -> ExamScoreCore:  # fmt: skip
+        """:func:`~examharness.scoring.score_exam`, or its memoized result (a damaged entry is
+        computed and stored again)."""
+        key = score_key(scale, sections, n_boot=n_boot, seed=seed)
+        stored = self._get([key]).get(key)
+        if stored is not None:
+            with contextlib.suppress(ValidationError):
+                return ExamScoreCore.model_validate_json(stored)
+        core = score_exam(scale, sections, n_boot=n_boot, seed=seed)
+        self._put([(key, core.model_dump_json())])
+        return core
 
     def _get(self, keys: list[str]) -> dict[str, str]:
         if self._store is None or not keys:

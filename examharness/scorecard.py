@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from examharness.code.scores import SectionPassAtK, code_items, section_values
 from examharness.contamfile import ContaminationReport, clean_item_ids
@@ -31,6 +32,9 @@ from examharness.records import (
 from examharness.rubric import agreement
 from examharness.scales import Scale, exam_scale
 from examharness.scoring import SectionItems, score_exam
+
+if TYPE_CHECKING:
+    from examharness.memo import ResultMemo
 
 
 def select_edition(scale: Scale | None, exam: Exam, edition: int | None
@@ -106,7 +110,7 @@ def score_graded(
     cfg: RunConfig, exams: dict[str, LoadedExam], graded: list[GradedItem],
     contamination: ContaminationReport | None,
     *, scale_dirs: Sequence[Path] = (), n_boot: int = 1000, seed: int = 0,
-    edition: int | None = None,
+    edition: int | None = None, memo: ResultMemo | None = None,
 ) -> RunScores:  # fmt: skip
     """Score every exam of a run. ``edition`` (the command line's) overrides each exam's
     ``scoring.edition``; with neither, each scale's newest edition is used (:meth:`Scale.select`)."""
@@ -121,7 +125,9 @@ def score_graded(
         base = exam_scale(loaded.path, exam.scoring.scale, scale_dirs)
         year = edition if edition is not None else exam.scoring.edition
         scale, edition_note = base.select(year) if base is not None else (None, None)
-        core = score_exam(scale, _section_items(exam, mine, set(mine)), n_boot=n_boot, seed=seed)
+        sections = _section_items(exam, mine, set(mine))
+        core = (memo.exam_score(scale, sections, n_boot=n_boot, seed=seed) if memo is not None
+                else score_exam(scale, sections, n_boot=n_boot, seed=seed))  # fmt: skip
         c = ItemCounts.of(mine.values())
         provisional = []
         if c.error:

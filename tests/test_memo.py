@@ -17,7 +17,7 @@ from examharness.backends.base import StageParams
 from examharness.builtin import prompts_dir
 from examharness.exam import MCItem
 from examharness.grading import grade_auto
-from examharness.memo import GradeMemo, memorable
+from examharness.memo import ResultMemo, memorable
 from examharness.records import GradedItem, ItemRecord, StageRecord
 from examharness.results import RunFolder
 from examharness.testing import ScriptedServer
@@ -109,7 +109,7 @@ def test_grades_come_from_the_memo_and_follow_the_item(tmp_path: Path) -> None:
         calls.append(r.item_id)
         return grade_auto(r, i)
 
-    memo = GradeMemo(tmp_path / "cache.sqlite")
+    memo = ResultMemo(tmp_path / "cache.sqlite")
     try:
         first = memo.grade_all([(record, item)], counted)
         again = memo.grade_all([(record, item)], counted)
@@ -150,3 +150,37 @@ def test_a_damaged_memo_entry_is_asked_again_not_fatal(tmp_path: Path) -> None:
     asked = {m.group(0) for r in srv.requests[-exam.n_items :] if (m := MARKER.search(r.last_user or ""))}
     assert asked == set(exam.answers)
     assert len(RunFolder(run_dir).read_items()) == exam.n_items
+
+
+def test_exam_scores_are_memoized_by_scale_points_resamples_and_seed(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A memoized exam score equals the computed one; another scale, other points, another number
+    of resamples or another seed is computed again."""
+    import examharness.memo as memo_module
+    from examharness.scales import load_scale
+    from examharness.scoring import SectionItems, score_exam
+
+    gre = load_scale("gre_quantitative", [Path(__file__).parents[1] / "exams" / "scales"])
+    sections = [SectionItems(section_id="s", points=[1.0, 0.0, 1.0, 1.0, 0.0] * 8, max_points=[1.0] * 40)]
+    calls: list[int] = []
+
+    def counted(scale: Any, secs: Any, *, n_boot: int, seed: int) -> Any:
+        calls.append(n_boot)
+        return score_exam(scale, secs, n_boot=n_boot, seed=seed)
+
+    monkeypatch.setattr(memo_module, "score_exam", counted)
+    memo = ResultMemo(tmp_path / "cache.sqlite")
+    try:
+        first = memo.exam_score(gre, sections, n_boot=200, seed=0)
+        again = memo.exam_score(gre, sections, n_boot=200, seed=0)
+        assert len(calls) == 1 and again == first == score_exam(gre, sections, n_boot=200, seed=0)
+        assert first.scaled is not None and first.ci.scaled is not None
+        fewer = [sections[0].model_copy(update={"points": [0.0] * 40})]
+        memo.exam_score(None, sections, n_boot=200, seed=0)
+        memo.exam_score(gre, fewer, n_boot=200, seed=0)
+        memo.exam_score(gre, sections, n_boot=100, seed=0)
+        memo.exam_score(gre, sections, n_boot=200, seed=1)
+    finally:
+        memo.close()
+    assert len(calls) == 5
