@@ -39,3 +39,13 @@ def collector_paused(size: int) -> Iterator[None]:
         if built:
             gc.freeze()
         gc.enable()
+
+
+def settle(own_process: bool) -> None:
+    """Move every object alive now (modules, classes, compiled patterns: loaded once, alive until
+    the process exits) to the collector's permanent generation, so that the collections a long
+    command triggers do not traverse them again and again. Only in a process of the command's own
+    (``own_process``): a frozen object that later became part of a garbage cycle would stay until
+    exit, harmless there but a leak in a test run or a library user's process."""
+    if own_process:
+        gc.freeze()

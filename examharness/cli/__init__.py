@@ -20,8 +20,10 @@ Exit codes (constants in :mod:`examharness.errors`):
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from examharness.cli.parser import build_parser
 from examharness.errors import EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError, RunAborted
@@ -43,9 +45,11 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
     }  # fmt: skip
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
+    """Run one command; ``own_process``: the process ends with it (see :func:`entry`)."""
     try:
         args = build_parser().parse_args(argv)
+        args.own_process = own_process
         return _handlers()[args.command](args)
     except InputError as err:
         print(str(err), file=sys.stderr)
@@ -58,3 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+
+
+def entry() -> NoReturn:
+    """The ``examharness`` command and ``python -m examharness.cli``: :func:`main` in a process of
+    its own, which may move what lives until it exits out of the cyclic collector's way
+    (:func:`examharness.gcpause.settle`); what is left at the end is freed at exit by reference
+    counting, without a last traversal of it by the collector."""
+    code = main(own_process=True)
+    gc.freeze()
+    sys.exit(code)

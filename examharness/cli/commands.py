@@ -168,7 +168,11 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 def run(args: argparse.Namespace) -> int:
     from examharness.api import run_exams
     from examharness.cli.scaling import family_run_command
+    from examharness.gcpause import settle
     from examharness.progress import progress_display
+    from examharness.report import print_summary  # noqa: F401  (loaded now, settled with the rest)
+
+    settle(args.own_process)
 
     if args.family is not None or (args.resume is not None and (args.resume / "family_run.json").exists()):
         return family_run_command(args)
@@ -226,7 +230,10 @@ def finish_run(args: argparse.Namespace, run_dir: Path, counters: Counters) -> i
 
 def score(args: argparse.Namespace) -> int:
     from examharness.api import score_run
+    from examharness.gcpause import settle
     from examharness.report import print_summary
+
+    settle(args.own_process)
 
     _check_limits(args)
     grader = grader_options(args)
