@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -36,7 +37,8 @@ from pydantic import ValidationError
 from examharness import __version__
 from examharness.cache import RequestCache
 from examharness.exam import Item, MCItem, MultiSelectItem, NumericItem
-from examharness.records import GradedItem, ItemRecord, SectionSampling, now
+from examharness.records import GradedItem, ItemRecord, SectionSampling
+from examharness.results import cut_messages
 from examharness.scales import Scale
 from examharness.scoring import ExamScoreCore, SectionItems, score_exam
 
@@ -185,9 +187,31 @@ def memorable(record: ItemRecord) -> bool:
             )  # fmt: skip
 
 
-def from_memo(line: str) -> ItemRecord:
+def from_memo(line: str, finished_at: str) -> tuple[ItemRecord, str]:
     """A stored record (the ``items.jsonl`` line it was first written as) as a rerun served from
-    the cache writes it: every stage a cache hit. Raises ``ValidationError`` for a damaged entry."""
-    record = ItemRecord.model_validate_json(line)
-    stages = [s.model_copy(update={"cached": True, "attempts": 0, "latency_s": 0.0}) for s in record.stages]
-    return record.model_copy(update={"stages": stages, "finished_at": now()})
+    the cache writes it: every stage a cache hit, finished at ``finished_at``. Returns the stored
+    record without its prompts (its status and stages, for counting) and the line to write.
+
+    The line is the stored one with each stage's ``latency_s``, ``cached`` and ``attempts`` and the
+    record's ``finished_at`` replaced in its bytes, so that the prompts, most of each line, are
+    neither parsed nor written again. Sound for the reason :func:`~examharness.results.cut_messages`
+    is: inside a JSON string every quote is escaped, so those keys cannot occur in one. A line not
+    laid out as :class:`ItemRecord` writes it is parsed and written whole. Raises
+    ``ValidationError`` for a damaged entry."""
+    raw = line.encode()
+    cut = cut_messages(raw)
+    record = ItemRecord.model_validate_json(cut if cut is not None else raw)
+    patched, n = _STAGE_TIMES.subn(_CACHED_STAGE, raw)
+    finished = b',"finished_at":' + json.dumps(finished_at).encode() + b"}"
+    patched, m = _FINISHED.subn(lambda _: finished, patched)
+    if cut is None or n != len(record.stages) or m != 1:
+        full = ItemRecord.model_validate_json(line)
+        stages = [s.model_copy(update={"cached": True, "attempts": 0, "latency_s": 0.0}) for s in full.stages]
+        served = full.model_copy(update={"stages": stages, "finished_at": finished_at})
+        return record, served.model_dump_json()
+    return record, patched.decode()
+
+
+_STAGE_TIMES = re.compile(rb'"latency_s":[-+0-9.eE]+,"cached":(?:true|false),"attempts":[0-9]+(?=\})')
+_CACHED_STAGE = b'"latency_s":0.0,"cached":true,"attempts":0'
+_FINISHED = re.compile(rb',"finished_at":"[^"\\]*"\}\Z')

@@ -278,7 +278,10 @@ class JsonlAppender:
 
     def append(self, model: BaseModel) -> str:
         """Write one record; returns its JSON (without the newline)."""
-        line = model.model_dump_json()
+        return self.append_line(model.model_dump_json())
+
+    def append_line(self, line: str) -> str:
+        """Write one record already serialized (one line of JSON, without the newline)."""
         self._f.write(line + "\n")
         self._f.flush()
         return line
@@ -303,7 +306,7 @@ def _as_is(raw: bytes) -> bytes:
 _MESSAGES, _PARAMS, _STAGE = b'"messages":', b',"params":', b'"stage":'
 
 
-def _cut_messages(raw: bytes) -> bytes | None:
+def cut_messages(raw: bytes) -> bytes | None:
     """An ``items.jsonl`` line with every stage's ``messages`` emptied, without parsing them
     (JSON-decoding the prompts is most of the cost of reading a large run); None when the line
     is not laid out as :class:`StageRecord` writes it (``messages`` then ``params``).
@@ -343,7 +346,7 @@ class ItemStream:
         self._last: list[bytes] = []
 
     def __iter__(self) -> Iterator[ItemRecord]:
-        return stream_jsonl(self._path, ItemRecord, _drop_messages, _cut_messages,
+        return stream_jsonl(self._path, ItemRecord, _drop_messages, cut_messages,
                             damaged=self._damaged, last=self._last)  # fmt: skip
 
     def check(self) -> None:
@@ -386,7 +389,7 @@ class RunFolder:
         run's ``items.jsonl``, in memory and in validation time."""
         path = self.file(ITEMS_FILE)
         lines = (read_jsonl(path, ItemRecord) if messages
-                 else read_jsonl(path, ItemRecord, _drop_messages, _cut_messages))  # fmt: skip
+                 else read_jsonl(path, ItemRecord, _drop_messages, cut_messages))  # fmt: skip
         lines.check(self._items_hint())
         return _latest_items(lines.records)
 
@@ -400,7 +403,7 @@ class RunFolder:
 
     def read_outcomes(self) -> list[ItemOutcome]:
         """The latest status, error and stage names per item (as :meth:`read_items`, lighter)."""
-        lines = read_jsonl(self.file(ITEMS_FILE), ItemOutcome)
+        lines = read_jsonl(self.file(ITEMS_FILE), ItemOutcome, _drop_messages, cut_messages)
         lines.check(self._items_hint())
         return list({r.key: r for r in lines.records}.values())
 

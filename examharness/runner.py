@@ -37,7 +37,7 @@ from examharness.errors import RunAborted
 from examharness.exam import CodeItem, Item, LoadedExam, MCItem, MultiSelectItem, Section
 from examharness.memo import from_memo, item_key, memorable, templates_digest
 from examharness.prompts import ANSWER_STOP, Renderer, answer_followup
-from examharness.records import ItemRecord, SectionSampling, StageRecord
+from examharness.records import ItemRecord, SectionSampling, StageRecord, now
 from examharness.results import RunFolder
 
 T = TypeVar("T")
@@ -388,9 +388,14 @@ async def run(
     executor = Executor() if any(isinstance(w.section.items[w.index], CodeItem) for w in todo) else None
     executing: set[asyncio.Task[None]] = set()
 
-    def finish(record: ItemRecord) -> str:
-        line = out.append(record)
-        remember(ctx, record.stages)
+    def finish(record: ItemRecord, memo_line: str | None = None) -> str:
+        """Write and count ``record``; ``memo_line``: the record as the item memo serves it, written
+        as it is (its replies come from the cache: nothing to remember)."""
+        if memo_line is None:
+            line = out.append(record)
+            remember(ctx, record.stages)
+        else:
+            line = out.append_line(memo_line)
         counters.done += 1
         counters.ok += record.status == "ok"
         counters.empty += record.status == "empty"
@@ -409,14 +414,15 @@ async def run(
     keys = _memo_keys(ctx, todo) if cache is not None else {}
     if keys:  # whole records of items answered before: written as they are, nothing rendered or sent
         known = await cache.get_payloads(list(keys.values())) if cache is not None else {}
+        served_at = now()
         for w in [w for w in todo if keys[id(w)] in known]:
             try:
-                record = from_memo(known[keys[id(w)]])
+                record, line = from_memo(known[keys[id(w)]], served_at)
             except ValidationError:  # a damaged entry: the item is asked (and stored) again
                 continue
             del keys[id(w)]
             counters.cached += len(record.stages)
-            finish(record)
+            finish(record, line)
         todo = [w for w in todo if id(w) in keys]
 
     def finish_and_keep(w: WorkItem, record: ItemRecord) -> None:

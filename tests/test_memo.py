@@ -184,3 +184,34 @@ def test_exam_scores_are_memoized_by_scale_points_resamples_and_seed(
     finally:
         memo.close()
     assert len(calls) == 5
+
+
+def test_a_memo_served_line_equals_the_record_parsed_and_written_again() -> None:
+    """from_memo patches the stored line's bytes; the result must be the line a full parse, update
+    and dump would write, also for replies that spell out the keys it patches, and for a stored line
+    laid out otherwise (then parsed whole)."""
+    from examharness.memo import from_memo
+
+    params = StageParams(temperature=0.3, max_tokens=64, seed=7)
+    trick = 'x","latency_s":9.5,"cached":false,"attempts":3}],"finished_at":"2000-01-01T00:00:00"}'
+    stages = [
+        StageRecord(stage="explanation", messages=[{"role": "user", "content": 'Q "latency_s":1.0 \\ é'}],
+                    params=params, reply=trick, latency_s=1.25, attempts=2),
+        StageRecord(stage="answer", messages=[{"role": "user", "content": "letter?"}], params=params,
+                    reply="B", latency_s=0.003, attempts=1),
+    ]  # fmt: skip
+    record = ItemRecord(exam_id="e", section_id="s", item_id="q1", item_type="mc", status="ok", stages=stages,
+                        finished_at="2026-01-01T00:00:00.000+00:00")  # fmt: skip
+    when = "2026-11-28T12:00:00.000+00:00"
+
+    def parsed_and_written(line: str) -> str:
+        full = ItemRecord.model_validate_json(line)
+        cached = [s.model_copy(update={"cached": True, "attempts": 0, "latency_s": 0.0}) for s in full.stages]
+        return full.model_copy(update={"stages": cached, "finished_at": when}).model_dump_json()
+
+    stored = record.model_dump_json()
+    light, line = from_memo(stored, when)
+    assert line == parsed_and_written(stored) and line != stored
+    assert light.status == "ok" and len(light.stages) == 2 and light.stages[0].messages == []
+    relaid = json.dumps(json.loads(stored), sort_keys=True, indent=1).replace("\n", " ")
+    assert from_memo(relaid, when)[1] == parsed_and_written(relaid)
