@@ -250,7 +250,7 @@ def big_run(root: Path, env: dict[str, str], items: int, per_item_small: float) 
     )
     run_dir = run_dir_of(m)
     views = {
-        "score": cli("score", str(run_dir)),
+        "score": cli("score", str(run_dir), "--cache", str(root / "cache-big.sqlite")),  # the run's cache
         "report": cli("report", str(run_dir)),
         "report --json": cli("report", str(run_dir), "--json"),
         "compare": cli("compare", str(run_dir), str(run_dir)),

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from examharness.errors import EXIT_ITEM_ERRORS, EXIT_OK
-from examharness.records import ItemOutcome
 from examharness.results import RunFolder
 from examharness.runner import Counters
 
@@ -23,31 +23,41 @@ COSTS = ("requests_sent", "cache_hits", "retries", "prompt_tokens", "completion_
 """The summary keys a run adds up over its sessions (and a merged run over its shards)."""
 
 
-def error_reasons(records: list[ItemOutcome]) -> dict[str, int]:
+def error_reasons(errors: Iterable[str | None]) -> dict[str, int]:
     """Error items per reason, most frequent first (the attempt count is left out of the reason)."""
-    reasons = Counter(_ATTEMPTS.sub("", r.error or "unknown") for r in records if r.status == "error")
+    reasons = Counter(_ATTEMPTS.sub("", error or "unknown") for error in errors)
     return dict(reasons.most_common())
 
 
 def run_summary(
-    folder: RunFolder, before: dict[str, Any], session: Counters, *, stopped: str | None = None
-) -> dict[str, Any]:
-    """Totals for the whole run; ``stopped`` says why the session ended early (None: it finished)."""
-    records = folder.read_outcomes()
+    folder: RunFolder, before: dict[str, Any], session: Counters, *, stopped: str | None = None,
+    fresh: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """Totals for the whole run; ``stopped`` says why the session ended early (None: it finished).
+
+    ``fresh``: the run's first session, whose counters saw every record ``items.jsonl`` holds, so
+    it is not read again; otherwise the statuses are counted from the file."""
+    if fresh:
+        counts = {"items": session.done, "ok": session.ok, "empty": session.empty, "error": session.errors,
+                  "letter_requests": session.letter_requests}  # fmt: skip
+        errors: list[str | None] = list(session.error_texts)
+    else:
+        records = folder.read_outcomes()
+        counts = {
+            "items": len(records),
+            "ok": sum(r.status == "ok" for r in records),
+            "empty": sum(r.status == "empty" for r in records),
+            "error": sum(r.status == "error" for r in records),
+            "letter_requests": sum(any(st.stage == "answer" for st in r.stages) for r in records),
+        }
+        errors = [r.error for r in records if r.status == "error"]
     now_ = session.as_summary()
-    summary: dict[str, Any] = {
-        "items": len(records),
-        "ok": sum(r.status == "ok" for r in records),
-        "empty": sum(r.status == "empty" for r in records),
-        "error": sum(r.status == "error" for r in records),
-        "letter_requests": sum(any(st.stage == "answer" for st in r.stages) for r in records),
-        "sessions": int(before.get("sessions", 1 if before else 0)) + 1,
-    }
+    summary: dict[str, Any] = {**counts, "sessions": int(before.get("sessions", 1 if before else 0)) + 1}
     for key in COSTS:
         summary[key] = round(float(before.get(key, 0)) + float(now_[key]), 3)
         if key != "elapsed_s":
             summary[key] = int(summary[key])
-    summary["error_reasons"] = dict(list(error_reasons(records).items())[:TOP_REASONS])
+    summary["error_reasons"] = dict(list(error_reasons(errors).items())[:TOP_REASONS])
     summary["stopped"] = stopped
     return summary
 

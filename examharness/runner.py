@@ -87,6 +87,10 @@ class Counters:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
+    letter_requests: int = 0
+    """Items recorded this session with a letter request (a second, ``answer`` stage)."""
+    error_texts: list[str] = field(default_factory=list)
+    """The ``error`` of each item recorded as an error this session."""
 
     def as_summary(self) -> dict[str, Any]:
         return {
@@ -400,6 +404,9 @@ async def run(
         counters.ok += record.status == "ok"
         counters.empty += record.status == "empty"
         counters.errors += record.status == "error"
+        counters.letter_requests += any(st.stage == "answer" for st in record.stages)
+        if record.status == "error":
+            counters.error_texts.append(record.error or "unknown")
         if on_progress is not None:
             on_progress(counters)
         return line

@@ -16,6 +16,7 @@ from examharness.api import RunOptions, run_exams, score_run
 from examharness.exam import MCItem
 from examharness.importers import write_exam_yaml
 from examharness.importers.mmlu import import_mmlu
+from examharness.outcome import run_summary
 from examharness.records import ITEMS_FILE, ItemRecord
 from examharness.results import RunFolder, read_jsonl
 from examharness.runner import Counters
@@ -151,6 +152,10 @@ def test_faults_retries_errors_and_resume(tmp_path: Path) -> None:
         assert (summary["error"], summary["empty"], summary["items"]) == (1, 0, 60)
         [(reason, n)] = summary["error_reasons"].items()
         assert reason.startswith("http_500: HTTP 500") and "Scripted server error." in reason and n == 1
+        # The first session's summary comes from its counters; counting items.jsonl gives the same.
+        read = run_summary(RunFolder(run_dir), {}, counters)
+        assert {k: v for k, v in read.items() if k != "elapsed_s"} == \
+            {k: v for k, v in summary.items() if k != "elapsed_s"}  # fmt: skip
 
         scores = score_run(run_dir, n_boot=0).exams[0]
         ok = [m for m, rec in records.items() if rec.status == "ok"]
