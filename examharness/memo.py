@@ -202,16 +202,15 @@ def from_memo(line: str, finished_at: str) -> tuple[ItemRecord, str]:
     cut = cut_messages(raw)
     record = ItemRecord.model_validate_json(cut if cut is not None else raw)
     patched, n = _STAGE_TIMES.subn(_CACHED_STAGE, raw)
-    finished = b',"finished_at":' + json.dumps(finished_at).encode() + b"}"
-    patched, m = _FINISHED.subn(lambda _: finished, patched)
-    if cut is None or n != len(record.stages) or m != 1:
+    at = patched.rfind(b',"finished_at":')  # the last field: only the line's end is looked at
+    if cut is None or n != len(record.stages) or at < 0 or not _FINISHED.fullmatch(patched, at):
         full = ItemRecord.model_validate_json(line)
         stages = [s.model_copy(update={"cached": True, "attempts": 0, "latency_s": 0.0}) for s in full.stages]
         served = full.model_copy(update={"stages": stages, "finished_at": finished_at})
         return record, served.model_dump_json()
-    return record, patched.decode()
+    return record, (patched[:at] + b',"finished_at":' + json.dumps(finished_at).encode() + b"}").decode()
 
 
 _STAGE_TIMES = re.compile(rb'"latency_s":[-+0-9.eE]+,"cached":(?:true|false),"attempts":[0-9]+(?=\})')
 _CACHED_STAGE = b'"latency_s":0.0,"cached":true,"attempts":0'
-_FINISHED = re.compile(rb',"finished_at":"[^"\\]*"\}\Z')
+_FINISHED = re.compile(rb',"finished_at":"[^"\\]*"\}')
