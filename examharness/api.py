@@ -26,7 +26,7 @@ from examharness.errors import InputError, RunAborted, RunInterrupted
 from examharness.exam import LoadedExam, find_exam_files
 from examharness.grader import GraderOptions, grade_free_response
 from examharness.gradestamp import current_stamp, grades_current, stamp_grades
-from examharness.grading import grade_run, needs_rubric
+from examharness.grading import grade_run, grades_from_memo, needs_rubric
 from examharness.memo import ResultMemo
 from examharness.outcome import run_summary
 from examharness.plan import (
@@ -205,10 +205,13 @@ def score_run(
     prompts_dir: Path | None = None,
     edition: int | None = None,
     write: bool = True,
+    grade_keys: dict[tuple[str, str], str | None] | None = None,
 ) -> RunScores:
     """Grade and score a run folder from its stored replies; write grades.jsonl and scores.json
     (``write=False``: only return the scores, e.g. for a report in another scale edition).
     Stored grades still current (:mod:`examharness.gradestamp`) are kept: no item record is read.
+    ``grade_keys``: the run session's (:attr:`Counters.grade_keys`), right after it: when the
+    memo holds every item's grade by them, no item record is read either.
 
     ``edition`` picks the scales' edition (test or table year); None keeps the one the run was
     started with (``run --edition``), else each exam's, else the newest."""
@@ -223,7 +226,8 @@ def score_run(
             graded = kept
         else:  # grades not current are made again; current ones may still need a grader model
             graded = _grade(folder, cfg, exams, kept, grader=grader, memo=memo, use_cache=use_cache,
-                            cache_path=cache_path, prompts_dir=prompts_dir)  # fmt: skip
+                            cache_path=cache_path, prompts_dir=prompts_dir,
+                            grade_keys=grade_keys)  # fmt: skip
         scores = score_graded(cfg, exams, graded, folder.read_contamination(), scale_dirs=scale_dirs or [],
                               n_boot=n_boot, seed=seed, memo=memo,
                               edition=edition if edition is not None else cfg.edition)  # fmt: skip
@@ -242,11 +246,13 @@ def score_run(
 def _grade(
     folder: RunFolder, cfg: RunConfig, exams: dict[str, LoadedExam], kept: list[GradedItem] | None, *,
     grader: GraderOptions | None, memo: ResultMemo | None, use_cache: bool, cache_path: Path | None,
-    prompts_dir: Path | None,
+    prompts_dir: Path | None, grade_keys: dict[tuple[str, str], str | None] | None,
 ) -> list[GradedItem]:  # fmt: skip
     """Grade the run from its item records (``kept``: grades still current, which then only need
     the grader model's grades of free-response answers)."""
     graded = kept
+    if graded is None and grade_keys and memo is not None:
+        graded = grades_from_memo(cfg, exams, grade_keys, memo, human=folder.read_human_grades())
     if graded is None:  # not current: every item is graded again (from the memo where it can)
         records = folder.stream_items()  # graded a block at a time: a large run's records are not held
         graded = grade_run(cfg, records, exams, previous=folder.read_grades(),

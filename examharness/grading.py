@@ -176,9 +176,7 @@ def grade_run(
 
     ``records`` may be a stream (:meth:`~examharness.results.RunFolder.stream_items`): they are
     graded a block at a time and only the grades are kept; an item's later record is its latest."""
-    planned = [(ref.id, section, item) for ref in cfg.exams
-               for section, item in planned_items(exams[ref.id].exam, ref.n_items)
-               if cfg.shard is None or cfg.shard.holds(ref.id, section.id, item.id)]  # fmt: skip
+    planned = _planned(cfg, exams)
     wanted = {(e, item.id): item for e, _, item in planned}
     auto: dict[tuple[str, str], GradedItem] = {}
     stream = iter(records)
@@ -186,6 +184,38 @@ def grade_run(
         pairs = [(r, wanted[r.key]) for r in block if r.key in wanted]
         grades = memo.grade_all(pairs, grade_auto) if memo is not None else [grade_auto(*p) for p in pairs]
         auto.update((r.key, g) for (r, _), g in zip(pairs, grades, strict=True))
+    return _assemble(planned, auto, previous=previous, human=human)
+
+
+def grades_from_memo(
+    cfg: RunConfig, exams: dict[str, LoadedExam], keys: dict[tuple[str, str], str | None],
+    memo: ResultMemo, *, human: dict[tuple[str, str], GradedItem],
+) -> list[GradedItem] | None:  # fmt: skip
+    """What :func:`grade_run` gives, from the memo alone, when a run session just recorded every
+    planned item (so its records are each item's latest) under grade ``keys`` the memo holds;
+    None when any item lacks one (recorded before, graded otherwise, or not in the memo): then
+    the records must be read."""
+    planned = _planned(cfg, exams)
+    wanted = [keys.get((e, item.id)) for e, _, item in planned]
+    if not planned or any(k is None for k in wanted):
+        return None
+    known = memo.known_grades([k for k in wanted if k is not None])
+    if len(known) != len(set(wanted)):
+        return None
+    auto = {(e, item.id): known[k] for (e, _, item), k in zip(planned, wanted, strict=True) if k is not None}
+    return _assemble(planned, auto, previous={}, human=human)
+
+
+def _planned(cfg: RunConfig, exams: dict[str, LoadedExam]) -> list[tuple[str, Section, Item]]:
+    return [(ref.id, section, item) for ref in cfg.exams
+            for section, item in planned_items(exams[ref.id].exam, ref.n_items)
+            if cfg.shard is None or cfg.shard.holds(ref.id, section.id, item.id)]  # fmt: skip
+
+
+def _assemble(
+    planned: list[tuple[str, Section, Item]], auto: dict[tuple[str, str], GradedItem], *,
+    previous: dict[tuple[str, str], GradedItem], human: dict[tuple[str, str], GradedItem],
+) -> list[GradedItem]:  # fmt: skip
     graded: list[GradedItem] = []
     for exam_id, section, item in planned:
         key = (exam_id, item.id)

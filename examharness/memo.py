@@ -118,6 +118,14 @@ class ResultMemo:
         self._put(fresh)
         return out
 
+    def known_grades(self, keys: list[str]) -> dict[str, GradedItem]:
+        """The memoized grades of ``keys`` that the memo holds (a damaged entry is left out)."""
+        out: dict[str, GradedItem] = {}
+        for key, stored in self._get(keys).items():
+            with contextlib.suppress(ValidationError):
+                out[key] = GradedItem.model_validate_json(stored)
+        return out
+
     def exam_score(self, scale: Scale | None, sections: Sequence[SectionItems], *, n_boot: int,
                    seed: int) -> ExamScoreCore:  # fmt: skip
         """:func:`~examharness.scoring.score_exam`, or its memoized result (a damaged entry is

@@ -35,7 +35,7 @@ from examharness.code.execute import Executor
 from examharness.code.sandbox import SandboxError
 from examharness.errors import RunAborted
 from examharness.exam import CodeItem, Item, LoadedExam, MCItem, MultiSelectItem, Section
-from examharness.memo import from_memo, item_key, memorable, templates_digest
+from examharness.memo import from_memo, grade_key, item_key, memorable, templates_digest
 from examharness.prompts import ANSWER_STOP, Renderer, answer_followup
 from examharness.records import ItemRecord, SectionSampling, StageRecord, now
 from examharness.results import RunFolder
@@ -91,6 +91,10 @@ class Counters:
     """Items recorded this session with a letter request (a second, ``answer`` stage)."""
     error_texts: list[str] = field(default_factory=list)
     """The ``error`` of each item recorded as an error this session."""
+    grade_keys: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    """The grade memo's key (:func:`~examharness.memo.grade_key`) of each item recorded this
+    session: scoring right after the run takes memoized grades by them, without reading
+    ``items.jsonl`` back."""
 
     def as_summary(self) -> dict[str, Any]:
         return {
@@ -417,6 +421,7 @@ async def run(
             finish(await _execute(executor, w, record))
         except (SandboxError, OSError) as err:  # no verdict: an error item, retryable, never a fail
             finish(record.model_copy(update={"status": "error", "error": f"sandbox failed: {err}"}))
+        counters.grade_keys[record.key] = None  # a program's verdict is graded from its record
 
     keys = _memo_keys(ctx, todo) if cache is not None else {}
     if keys:  # whole records of items answered before: written as they are, nothing rendered or sent
@@ -430,10 +435,12 @@ async def run(
             del keys[id(w)]
             counters.cached += len(record.stages)
             finish(record, line)
+            counters.grade_keys[record.key] = grade_key(record, w.section.items[w.index])
         todo = [w for w in todo if id(w) in keys]
 
     def finish_and_keep(w: WorkItem, record: ItemRecord) -> None:
         line = finish(record)
+        counters.grade_keys[record.key] = grade_key(record, w.section.items[w.index])
         key = keys.get(id(w))
         if key is not None and cache is not None and memorable(record):
             cache.put_payload(key, line)

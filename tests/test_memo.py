@@ -215,3 +215,35 @@ def test_a_memo_served_line_equals_the_record_parsed_and_written_again() -> None
     assert light.status == "ok" and len(light.stages) == 2 and light.stages[0].messages == []
     relaid = json.dumps(json.loads(stored), sort_keys=True, indent=1).replace("\n", " ")
     assert from_memo(relaid, when)[1] == parsed_and_written(relaid)
+
+
+def test_scoring_right_after_a_run_takes_the_grades_by_the_sessions_keys(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A run session's grade keys let scoring take every grade from the memo without reading
+    items.jsonl back; the grades equal those graded from the records. A key missing (an item not
+    recorded by the session) means reading the records."""
+    exam, recorder = two_stage_exam(tmp_path)
+    with ScriptedServer(responder=recorder) as srv:
+        opts = options(exam, srv, tmp_path)
+        first_dir, first = run_exams(opts)
+        expected = score_run(first_dir, grade_keys=first.grade_keys)  # memo empty: graded from records
+        again_dir, again = run_exams(opts)
+    reads: list[Path] = []
+    real = RunFolder.stream_items
+
+    def spy(folder: RunFolder) -> Any:
+        reads.append(folder.path)
+        return real(folder)
+
+    monkeypatch.setattr(RunFolder, "stream_items", spy)
+    assert len(again.grade_keys) == exam.n_items and all(again.grade_keys.values())
+    got = score_run(again_dir, grade_keys=again.grade_keys)
+    assert reads == []
+    assert (again_dir / "grades.jsonl").read_bytes() == (first_dir / "grades.jsonl").read_bytes()
+    assert got.model_dump()["exams"] == expected.model_dump()["exams"]
+    (again_dir / "grades.stamp.json").unlink()
+    partial = dict(list(again.grade_keys.items())[1:])
+    score_run(again_dir, grade_keys=partial)
+    assert reads == [again_dir]
+    assert (again_dir / "grades.jsonl").read_bytes() == (first_dir / "grades.jsonl").read_bytes()
