@@ -266,7 +266,8 @@ class JsonlAppender:
     """Appends one JSON line per record and hands it to the OS before returning.
 
     Flushing (not fsyncing) each line keeps the runner fast; it survives the process being killed.
-    ``close`` fsyncs, so a finished run also survives power loss.
+    ``close`` fsyncs, so a finished run also survives power loss (unless the session only wrote
+    what the cache already holds).
     """
 
     def __init__(self, path: Path) -> None:
@@ -286,9 +287,11 @@ class JsonlAppender:
         self._f.flush()
         return line
 
-    def close(self) -> None:
+    def close(self, *, sync: bool = True) -> None:
+        """``sync=False``: flushed, not fsynced (for lines that can be made again for nothing)."""
         self._f.flush()
-        os.fsync(self._f.fileno())
+        if sync:
+            os.fsync(self._f.fileno())
         self._f.close()
 
 
