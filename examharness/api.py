@@ -142,8 +142,9 @@ def run_exams(
             stopped = "interrupted"
             raise RunInterrupted(run_dir) from None
         finally:
+            # A batch session's counters follow the provider's request counts: its records are counted.
             summary = run_summary(folder, before.summary if before else {}, counters, stopped=stopped,
-                                  fresh=before is None)  # fmt: skip
+                                  fresh=before is None and not opts.batched)  # fmt: skip
             summary = with_pool_stats(summary, before.summary if before else {}, backend)
             folder.write_config(cfg.model_copy(update={"finished_at": now(), "summary": summary}))
     return run_dir, counters

@@ -64,6 +64,9 @@ def test_batch_run_scores_equal_a_normal_run(tmp_path: Path) -> None:
     normal_dir, batch_dir = run_dir_of(normal.stdout), run_dir_of(batched.stdout)
     assert scores(batch_dir) == scores(normal_dir)
     assert scores(batch_dir)[0]["raw"] == exam.n_correct
+    for d in (normal_dir, batch_dir):  # the summary counts records, not the provider's request counts
+        summary = RunFolder(d).read_config().summary
+        assert (summary["items"], summary["ok"], summary["letter_requests"]) == (N_ITEMS, N_ITEMS, len(VAGUE))
 
     # Two batches: every first stage, then the letter for the vague items only.
     created = batches.created
