@@ -252,12 +252,13 @@ def _grade(
     """Grade the run from its item records (``kept``: grades still current, which then only need
     the grader model's grades of free-response answers)."""
     graded = kept
+    human = folder.read_human_grades() if graded is None else {}
     if graded is None and grade_keys and memo is not None:
-        graded = grades_from_memo(cfg, exams, grade_keys, memo, human=folder.read_human_grades())
+        graded = grades_from_memo(cfg, exams, grade_keys, memo, human=human)
     if graded is None:  # not current: every item is graded again (from the memo where it can)
         records = folder.stream_items()  # graded a block at a time: a large run's records are not held
-        graded = grade_run(cfg, records, exams, previous=folder.read_grades(),
-                           human=folder.read_human_grades(), memo=memo)  # fmt: skip
+        graded = grade_run(cfg, records, exams, previous=folder.read_grades(), human=human,
+                           memo=memo)  # fmt: skip
         records.check()
     if grader is not None and needs_rubric(graded):
         cache = open_cache(cache_path or default_cache_path(), _warn_stderr) if use_cache else None

@@ -390,9 +390,12 @@ class RunFolder:
         ``messages=False`` leaves out the prompts sent (each stage's ``messages`` comes back
         empty): grading and scoring need only the replies, and the prompts are most of a large
         run's ``items.jsonl``, in memory and in validation time."""
-        path = self.file(ITEMS_FILE)
-        lines = (read_jsonl(path, ItemRecord) if messages
-                 else read_jsonl(path, ItemRecord, _drop_messages, cut_messages))  # fmt: skip
+        if not messages:
+            stream = self.stream_items()
+            records = _latest_items(stream)
+            stream.check()
+            return records
+        lines = read_jsonl(self.file(ITEMS_FILE), ItemRecord)
         lines.check(self._items_hint())
         return _latest_items(lines.records)
 
