@@ -81,6 +81,24 @@ def test_tails_equal_a_fresh_scan_of_every_tail(replies: list[tuple[str, list[st
     assert any(not Tails(t).exact for t, _ in replies), "no reply exercised the fallback"
 
 
+def test_rules_tried_on_a_grown_tail_find_what_a_fresh_scan_finds(
+    replies: list[tuple[str, list[str]]],
+) -> None:
+    """Matches kept from a shorter tail and tried only at the added anchors are, in order and
+    span, what each rule finds scanning the longer tail afresh."""
+    rules = [*r.CUE_RULES, *r.STRICT, *r.ZONES, r.CONCLUDED_TEXT]
+    reused = 0
+    for text, _ in replies[:120]:
+        tails = Tails(text)
+        for start in sorted({max(0, len(text) - w) for w in (100, 900, 2900)} | {0}, reverse=True):
+            _, anchors = tails.at(start)
+            for rule in rules:
+                expected = [m.span() for m in rule.scan(text, anchors, start)]
+                assert [m.span() for m in tails.scan(rule, anchors, start)] == expected, (rule.name, start)
+            reused += tails.exact and tails.added is not None and start < len(text) - 100
+    assert reused > 100, "no tail was grown from a shorter one"
+
+
 def test_tails_only_grow_backwards() -> None:
     tails = Tails("So the answer is B.")
     tails.at(5)

@@ -39,6 +39,7 @@ def __getattr__(name: str) -> Any:
     globals()[name] = value  # looked up once
     return value
 
+
 __all__ = [
     "Extraction",
     "Status",

@@ -79,21 +79,22 @@ class _Reply:
     """Rule keywords in the lower-cased reply: which patterns are worth trying."""
     start: int
     """Rules look for matches from here on."""
+    tails: Tails | None = None
+    """What the strict rules found in the reply's shorter tails (None for a changed text)."""
 
     @classmethod
     def of(cls, tails: Tails, valid: str, multi: bool, pats: OptionPatterns, start: int) -> _Reply:
         """The reply, with rule keywords, anchors and elimination zones found from ``start`` on
         (a tail first: most replies end with their answer statement)."""
-        text = tails.text
         present, anchors = tails.at(start)
-        zones = tuple(m.span() for z in r.ZONES if z.applies(present) for m in z.scan(text, anchors, start))
-        return cls(text, valid, multi, pats, zones, anchors, present, start)
+        zones = tuple(m.span() for z in r.ZONES if z.applies(present) for m in tails.scan(z, anchors, start))
+        return cls(tails.text, valid, multi, pats, zones, anchors, present, start, tails)
 
     def stripped(self) -> _Reply:
         """The same reply with a re-quoted option list blanked out (positions kept)."""
         text = strip_echo(self.words, self.pats, self.valid)
         reply = _Reply(
-            text, self.valid, self.multi, self.pats, self.zones, self.anchors, self.present, self.start
+            text, self.valid, self.multi, self.pats, self.zones, self.anchors, self.present, self.start, None
         )
         reply.__dict__["enumerates"] = self.enumerates
         return reply
@@ -116,6 +117,11 @@ class _Reply:
 
     def applies(self, needs: tuple[str, ...]) -> bool:
         return not self.present.isdisjoint(needs)
+
+    def scan(self, rule: r.Rule) -> list[re.Match[str]]:
+        if self.tails is None:
+            return rule.scan(self.text, self.anchors, self.start)
+        return self.tails.scan(rule, self.anchors, self.start)
 
     def letters_of(self, found: str) -> str | None:
         return self.letters_of_valid(found, self.valid, self.multi)
@@ -207,8 +213,8 @@ def _strict(rep: _Reply) -> list[Candidate]:
     found = []
     for cue in r.CUE_RULES:
         if cue.applies(rep.present):
-            found += [_after_cue(rep, m, cue.name) for m in cue.scan(rep.text, rep.anchors, rep.start)]
-    for m in r.CONCLUDED_TEXT.scan(rep.text, rep.anchors, rep.start):
+            found += [_after_cue(rep, m, cue.name) for m in rep.scan(cue)]
+    for m in rep.scan(r.CONCLUDED_TEXT):
         hit = prefix_hit(rep.text, m.end(), rep.pats)
         tail = r.CLAUSE_END.search(rep.text, m.end())
         end = tail.start() if tail else len(rep.text)
@@ -218,10 +224,7 @@ def _strict(rep: _Reply) -> list[Candidate]:
             )
     for rule in r.STRICT:
         if rule.applies(rep.present):
-            found += [
-                rep.candidate(m, "a", rule.name, "strict", m.start())
-                for m in rule.scan(rep.text, rep.anchors, rep.start)
-            ]
+            found += [rep.candidate(m, "a", rule.name, "strict", m.start()) for m in rep.scan(rule)]
     return [c for c in found if c is not None]
 
 

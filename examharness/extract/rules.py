@@ -114,6 +114,23 @@ class Rule:
                 found[m.span()] = m
         return sorted(found.values(), key=lambda m: m.start())
 
+    def scan_added(
+        self, text: str, added: dict[str, list[int]], found: list[re.Match[str]]
+    ) -> list[re.Match[str]]:
+        """What :meth:`scan` finds from an earlier start, given what it found from a later one
+        (``found``) and the anchors in between (``added``, all before those it was tried at): a
+        match tried at an anchor does not depend on where the scan started."""
+        starts = sorted({i for word in self.at for i in added.get(word, ())})
+        if not self.back:
+            return [m for i in starts if (m := self.pattern.match(text, i)) is not None] + found
+        spans: dict[tuple[int, int], re.Match[str]] = {}
+        for i in starts:
+            for m in self.pattern.finditer(text, max(0, i - self.back), min(len(text), i + self.ahead)):
+                spans[m.span()] = m
+        for m in found:  # in the order a scan from the earlier start finds them
+            spans[m.span()] = m
+        return sorted(spans.values(), key=lambda m: m.start())
+
     def _scan_after(self, text: str, start: int, after: re.Pattern[str]) -> list[re.Match[str]]:
         """What ``finditer`` from ``start`` finds (leftmost, then from the match's end on), trying
         only the positions where a match can start."""

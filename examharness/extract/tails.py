@@ -23,6 +23,8 @@ is scanned afresh, as before.
 
 from __future__ import annotations
 
+import re
+
 import ahocorasick
 
 from examharness.extract import rules as r
@@ -56,6 +58,13 @@ class Tails:
         self.found: list[tuple[int, int, str]] = []
         """Every occurrence of an anchor word from ``start`` on, overlapping ones too, in order:
         (position, minus its length, word)."""
+        self.anchors: Anchors = {}
+        """What the regular expression chose from ``start`` on (see :meth:`at`)."""
+        self.added: Anchors | None = None
+        """The part of ``anchors`` the last extension added (None: chosen afresh)."""
+        self.previous = self.start
+        self.matches: dict[str, tuple[int, list[re.Match[str]]]] = {}
+        """Each rule's matches as :meth:`scan` last gave them, with the start they were found from."""
 
     def at(self, start: int) -> tuple[frozenset[str], Anchors | None]:
         """The rule keywords in ``text[start:]`` lower-cased, and where anchor words occur in it
@@ -69,14 +78,7 @@ class Tails:
             self._extend(start)
         elif start > self.start:
             raise ValueError(f"tails grow backwards: {start} after {self.start}")
-        anchors: Anchors = {}
-        resume = start
-        for pos, _, word in self.found:
-            if pos >= resume:
-                for prefix in r.ANCHOR_PREFIXES[word]:
-                    anchors.setdefault(prefix, []).append(pos)
-                resume = pos + len(word)
-        return self.present, anchors
+        return self.present, self.anchors
 
     def _extend(self, start: int) -> None:
         end = self.start
@@ -86,4 +88,53 @@ class Tails:
         self.present = self.present.union([w for _, _, w, _, keyword in found if keyword])
         added = sorted([(pos, -n, word) for pos, n, word, anchor, _ in found if anchor and pos < end])
         self.found = added + self.found
-        self.start = start
+        self.previous, self.start = end, start
+        chosen, resume = _choose(added, start)
+        if resume > end:  # a word chosen in the added part runs past the old start: choose afresh
+            self.anchors, self.added = _positions(_choose(self.found, start)[0]), None
+            return
+        # Otherwise the choice goes on from the first occurrence at or after the old start, just as
+        # it did from there: the old anchors follow the new ones unchanged.
+        anchors = dict(self.anchors)
+        self.added = _positions(chosen)
+        for word, positions in self.added.items():
+            anchors[word] = positions + anchors.get(word, [])
+        self.anchors = anchors
+
+    def scan(self, rule: r.Rule, anchors: Anchors | None, start: int) -> list[re.Match[str]]:
+        """``rule.scan(text, anchors, start)`` (``anchors`` as :meth:`at` gave them for ``start``);
+        a rule tried only at anchor words, found from the previous tail, is tried only at the
+        anchors this one added (:meth:`~examharness.extract.rules.Rule.scan_added`)."""
+        if not self.exact or start != self.start:  # read afresh (no tail is kept without exactness)
+            return rule.scan(self.text, anchors, start)
+        kept = self.matches.get(rule.name)
+        if kept is not None and kept[0] == self.start:
+            return kept[1]
+        added = self.added
+        if kept is not None and kept[0] == self.previous and added is not None and rule.at and not rule.after:
+            found = rule.scan_added(self.text, added, kept[1])
+        else:
+            found = rule.scan(self.text, anchors, self.start)
+        self.matches[rule.name] = (self.start, found)
+        return found
+
+
+def _choose(found: list[tuple[int, int, str]], start: int) -> tuple[list[tuple[int, str]], int]:
+    """The regular expression's choice among ``found`` from ``start``: the first occurrence, the
+    longest word at a position, then the next one at or after its end; and where the last ends."""
+    chosen = []
+    resume = start
+    for pos, minus, word in found:
+        if pos >= resume:
+            chosen.append((pos, word))
+            resume = pos - minus
+    return chosen, resume
+
+
+def _positions(chosen: list[tuple[int, str]]) -> Anchors:
+    """Positions of each anchor word (and of the anchor words it starts with), in order."""
+    anchors: Anchors = {}
+    for pos, word in chosen:
+        for prefix in r.ANCHOR_PREFIXES[word]:
+            anchors.setdefault(prefix, []).append(pos)
+    return anchors
