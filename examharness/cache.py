@@ -113,6 +113,24 @@ class RequestCache:
             (key, reply.text, reply.finish_reason, reply.usage.prompt_tokens, reply.usage.completion_tokens),
         )
 
+    def put_many(self, replies: list[tuple[str, ChatReply]], payloads: list[tuple[str, str]]) -> None:
+        """Store replies and payloads in one transaction (one commit instead of one each)."""
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO replies (key, text, finish_reason, prompt_tokens, completion_tokens)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (key, r.text, r.finish_reason, r.usage.prompt_tokens, r.usage.completion_tokens)
+                    for key, r in replies
+                ],
+            )
+            self._db.executemany("INSERT OR REPLACE INTO payloads (key, json) VALUES (?, ?)", payloads)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     def get_payload(self, key: str) -> str | None:
         """A stored non-chat reply (e.g. prompt log-probabilities) as the JSON it was put as."""
         row = self._db.execute("SELECT json FROM payloads WHERE key=?", (key,)).fetchone()
@@ -160,9 +178,10 @@ def open_cache(path: Path, warn: Warn) -> AsyncCache | None:
 class AsyncCache:
     """The request cache as a run uses it: lookups awaited, writes queued, all on one thread.
 
-    ``put`` returns at once; the write happens on the worker thread in submission order. A
-    failing call (locked, corrupt, disk full) warns once and turns the cache off: later lookups
-    miss and later writes are dropped, and the run goes on asking the backend.
+    ``put`` returns at once; the writes waiting when the worker thread gets to them are made in
+    one transaction, in submission order, before any lookup submitted after them. A failing call
+    (locked, corrupt, disk full) warns once and turns the cache off: later lookups miss and later
+    writes are dropped, and the run goes on asking the backend.
     """
 
     def __init__(self, cache: RequestCache, warn: Warn) -> None:
@@ -170,6 +189,9 @@ class AsyncCache:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="examharness-cache")
         self._lock = threading.Lock()
         self._off = False
+        self._replies: list[tuple[str, ChatReply]] = []
+        self._payloads: list[tuple[str, str]] = []
+        self._flush_queued = False
 
     @property
     def path(self) -> Path:
@@ -182,7 +204,9 @@ class AsyncCache:
 
     def put(self, key: str, reply: ChatReply) -> None:
         if not self._off:
-            self._pool.submit(self._call, self._cache.put, key, reply)
+            with self._lock:
+                self._replies.append((key, reply))
+                self._queue_flush()
 
     async def get_payloads(self, keys: list[str]) -> dict[str, str]:
         if self._off or not keys:
@@ -192,7 +216,21 @@ class AsyncCache:
 
     def put_payload(self, key: str, payload: str) -> None:
         if not self._off:
-            self._pool.submit(self._call, self._cache.put_payload, key, payload)
+            with self._lock:
+                self._payloads.append((key, payload))
+                self._queue_flush()
+
+    def _queue_flush(self) -> None:
+        """(Holding the lock.) One flush job waits in the queue for every write not yet taken."""
+        if not self._flush_queued:
+            self._flush_queued = True
+            self._pool.submit(self._call, self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            replies, payloads = self._replies, self._payloads
+            self._replies, self._payloads, self._flush_queued = [], [], False
+        self._cache.put_many(replies, payloads)
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Runs on the worker thread; the first failure warns and switches the cache off."""

@@ -13,7 +13,7 @@ from conftest import Recorder, marker_of, write_mc_exam
 
 from examharness.api import RunOptions, run_exams
 from examharness.backends.base import ChatReply, StageParams, Usage
-from examharness.cache import RequestCache, default_cache_path, request_key
+from examharness.cache import AsyncCache, RequestCache, default_cache_path, request_key
 from examharness.results import RunFolder
 from examharness.runner import Counters
 from examharness.testing import Fault, ScriptedServer
@@ -77,6 +77,38 @@ def rows(path: Path) -> int:
     with sqlite3.connect(path) as db:
         count: int = db.execute("SELECT count(*) FROM replies").fetchone()[0]
     return count
+
+
+def test_writes_waiting_for_the_worker_are_one_transaction_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the cache's thread is busy, writes queue up; it then makes them all in one
+    transaction, in the order they were put (the later reply for a key wins), before a lookup
+    asked for after them."""
+    transactions: list[int] = []
+    put_many = RequestCache.put_many
+
+    def counted(self: RequestCache, replies: Any, payloads: Any) -> None:
+        transactions.append(len(replies) + len(payloads))
+        put_many(self, replies, payloads)
+
+    monkeypatch.setattr(RequestCache, "put_many", counted)
+    cache = AsyncCache(RequestCache(tmp_path / "c.sqlite"), warn=pytest.fail)
+    busy = threading.Event()
+    cache._pool.submit(busy.wait)
+    for i in range(50):
+        cache.put(f"k{i}", ChatReply(text=f"first {i}", finish_reason="stop", usage=Usage()))
+        cache.put_payload(f"p{i}", f'{{"n": {i}}}')
+    cache.put("k7", ChatReply(text="second 7", finish_reason="stop", usage=Usage()))
+    looked_up = cache._pool.submit(cache._cache.get, "k7")
+    busy.set()
+    reply = looked_up.result(timeout=10)
+    cache.close()
+    assert transactions == [101]
+    assert reply is not None and reply.text == "second 7"
+    reopened = RequestCache(tmp_path / "c.sqlite")
+    assert [reopened.get(f"k{i}").text for i in (0, 49)] == ["first 0", "first 49"]  # type: ignore[union-attr]
+    assert reopened.get_payload("p49") == '{"n": 49}'
 
 
 def test_runner_fills_the_cache_from_many_workers(tmp_path: Path) -> None:
