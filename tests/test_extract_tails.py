@@ -99,6 +99,24 @@ def test_rules_tried_on_a_grown_tail_find_what_a_fresh_scan_finds(
     assert reused > 100, "no tail was grown from a shorter one"
 
 
+def test_the_conclusion_rule_matches_only_where_the_concluded_text_rule_does(
+    replies: list[tuple[str, list[str]]],
+) -> None:
+    """``_strict`` tries :data:`~examharness.extract.rules.CONCLUSION` only at the matches of
+    :data:`~examharness.extract.rules.CONCLUDED_TEXT`: at every anchor where the first matches,
+    the second does too."""
+    extra = ["So B.", "Therefore, (C).", "In  conclusion:\nD", "所以B", "That leaves us with only A.", "C"]
+    tried = 0
+    for text in [t for t, _ in replies[:150]] + extra:
+        lowered = text.lower()
+        anchors = r.anchor_positions(text, lowered) or {}
+        for i in sorted({i for word in r.CONCLUSION.at for i in anchors.get(word, ())}):
+            if r.CONCLUSION.pattern.match(text, i):
+                assert r.CONCLUDED_TEXT.pattern.match(text, i), text[i : i + 40]
+                tried += 1
+    assert tried >= 5
+
+
 def test_tails_only_grow_backwards() -> None:
     tails = Tails("So the answer is B.")
     tails.at(5)

@@ -214,7 +214,8 @@ def _strict(rep: _Reply) -> list[Candidate]:
     for cue in r.CUE_RULES:
         if cue.applies(rep.present):
             found += [_after_cue(rep, m, cue.name) for m in rep.scan(cue)]
-    for m in rep.scan(r.CONCLUDED_TEXT):
+    concluded = rep.scan(r.CONCLUDED_TEXT)
+    for m in concluded:
         hit = prefix_hit(rep.text, m.end(), rep.pats)
         tail = r.CLAUSE_END.search(rep.text, m.end())
         end = tail.start() if tail else len(rep.text)
@@ -223,8 +224,13 @@ def _strict(rep: _Reply) -> list[Candidate]:
                 Candidate(m.end(), end, m.start(), "conclusion-option-text", "strict", rep.valid[hit])
             )
     for rule in r.STRICT:
-        if rule.applies(rep.present):
-            found += [rep.candidate(m, "a", rule.name, "strict", m.start()) for m in rep.scan(rule)]
+        if rule is r.CONCLUSION and rep.anchors is not None:  # tried at anchors: only where it can match
+            matches = [c for m in concluded if (c := rule.pattern.match(rep.text, m.start())) is not None]
+        elif rule.applies(rep.present):
+            matches = rep.scan(rule)
+        else:
+            continue
+        found += [rep.candidate(m, "a", rule.name, "strict", m.start()) for m in matches]
     return [c for c in found if c is not None]
 
 

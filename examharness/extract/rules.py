@@ -337,6 +337,9 @@ CONCLUDED_TEXT = _rule(
     at=lx.CONCLUSION_AT,
 )
 """A conclusion followed by an option's text ("That leaves Berlin.", "So, Madrid.")."""
+CONCLUSION = next(rule for rule in STRICT if rule.name == "conclusion")
+"""The "So B." rule: it starts with :data:`CONCLUDED_TEXT`'s connective, after which all of that
+pattern is optional, so it can match only where that one does (and is tried only there)."""
 REJECT_AFTER = re.compile(_nfkc(lx.REJECT_AFTER))
 REJECT_BEFORE = re.compile(_nfkc(lx.REJECT_BEFORE))
 CLAUSE_END = re.compile(_nfkc(lx.CLAUSE_END))

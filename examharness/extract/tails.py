@@ -24,6 +24,7 @@ is scanned afresh, as before.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 
 import ahocorasick
 
@@ -33,16 +34,21 @@ Anchors = dict[str, list[int]]
 
 
 def _automaton() -> ahocorasick.Automaton:
-    """Every anchor word and rule keyword, each with (word, length, is an anchor, is a keyword)."""
+    """Every anchor word and rule keyword, each with (its length - 1, minus its length, the word,
+    is an anchor, is a keyword): a match's last index less the first is where the word starts."""
     words = ahocorasick.Automaton()
     anchors, keywords = set(r.ANCHOR_WORDS), {*r.ASCII_KEYWORDS, *r.OTHER_KEYWORDS}
     for word in anchors | keywords:
-        words.add_word(word, (word, len(word), word in anchors, word in keywords))
+        words.add_word(word, (len(word) - 1, -len(word), word, word in anchors, word in keywords))
     words.make_automaton()
     return words
 
 
 _WORDS = _automaton()
+_SHORTER = {
+    w: [p for p in prefixes if p != w] for w, prefixes in r.ANCHOR_PREFIXES.items() if len(prefixes) > 1
+}
+"""Anchor words that start with other anchor words ("finally": "final"), and those."""
 _LONGEST = max(map(len, (*r.ANCHOR_WORDS, *r.ASCII_KEYWORDS, *r.OTHER_KEYWORDS)))
 
 
@@ -83,23 +89,21 @@ class Tails:
     def _extend(self, start: int) -> None:
         end = self.start
         stop = min(len(self.lowered), end + _LONGEST - 1)  # pyahocorasick reads past a longer end
-        words = _WORDS.iter(self.lowered, start, stop)
-        found = [(last - n + 1, n, word, anchor, keyword) for last, (word, n, anchor, keyword) in words]
-        self.present = self.present.union([w for _, _, w, _, keyword in found if keyword])
-        added = sorted([(pos, -n, word) for pos, n, word, anchor, _ in found if anchor and pos < end])
+        hits = list(_WORDS.iter(self.lowered, start, stop))
+        self.present = self.present.union([h[2] for _, h in hits if h[4]])
+        added = sorted([(pos, h[1], h[2]) for last, h in hits if h[3] and (pos := last - h[0]) < end])
         self.found = added + self.found
         self.previous, self.start = end, start
         chosen, resume = _choose(added, start)
         if resume > end:  # a word chosen in the added part runs past the old start: choose afresh
-            self.anchors, self.added = _positions(_choose(self.found, start)[0]), None
+            self.anchors, self.added = _choose(self.found, start)[0], None
             return
         # Otherwise the choice goes on from the first occurrence at or after the old start, just as
         # it did from there: the old anchors follow the new ones unchanged.
         anchors = dict(self.anchors)
-        self.added = _positions(chosen)
-        for word, positions in self.added.items():
+        for word, positions in chosen.items():
             anchors[word] = positions + anchors.get(word, [])
-        self.anchors = anchors
+        self.anchors, self.added = anchors, chosen
 
     def scan(self, rule: r.Rule, anchors: Anchors | None, start: int) -> list[re.Match[str]]:
         """``rule.scan(text, anchors, start)`` (``anchors`` as :meth:`at` gave them for ``start``);
@@ -119,22 +123,18 @@ class Tails:
         return found
 
 
-def _choose(found: list[tuple[int, int, str]], start: int) -> tuple[list[tuple[int, str]], int]:
-    """The regular expression's choice among ``found`` from ``start``: the first occurrence, the
-    longest word at a position, then the next one at or after its end; and where the last ends."""
-    chosen = []
+def _choose(found: list[tuple[int, int, str]], start: int) -> tuple[Anchors, int]:
+    """The regular expression's choice among ``found`` from ``start`` (the first occurrence, the
+    longest word at a position, then the next one at or after its end) as the positions of each
+    anchor word, and of the anchor words it starts with, in order; and where the last one ends."""
+    chosen: defaultdict[str, list[int]] = defaultdict(list)
     resume = start
     for pos, minus, word in found:
         if pos >= resume:
-            chosen.append((pos, word))
+            chosen[word].append(pos)
             resume = pos - minus
-    return chosen, resume
-
-
-def _positions(chosen: list[tuple[int, str]]) -> Anchors:
-    """Positions of each anchor word (and of the anchor words it starts with), in order."""
-    anchors: Anchors = {}
-    for pos, word in chosen:
-        for prefix in r.ANCHOR_PREFIXES[word]:
-            anchors.setdefault(prefix, []).append(pos)
-    return anchors
+    longer = {word: chosen[word] for word in _SHORTER.keys() & chosen.keys()}
+    for word, positions in longer.items():
+        for prefix in _SHORTER[word]:
+            chosen[prefix] = sorted(chosen[prefix] + positions)
+    return dict(chosen), resume
