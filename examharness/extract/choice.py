@@ -170,6 +170,8 @@ def _prepare(reply: str) -> str:
     if reply.isascii():
         return reply
     text = unicodedata.normalize("NFKC", reply)
+    if not any(c in text for c in r.CYRILLIC_LOOKALIKES):  # the substitution scans every character
+        return text
     return r.HOMOGLYPHS.sub(lambda m: m.group(1).translate(r.CYRILLIC_TO_LATIN), text)
 
 

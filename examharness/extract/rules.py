@@ -351,9 +351,10 @@ DISCUSSED = re.compile(
 """A marked letter that is the subject of a sentence ("(B) is still too small") is being discussed."""
 PROSE_AFTER = re.compile(r"\s+([a-z]+)")
 CONNECTIVES = frozenset({"because", "since", "as", "for", "and", "which", "with", "is", "was", "so", "or"})
-HOMOGLYPHS = re.compile(r"(?:(?<=[\s(\[:：—–-])|^)([АВСЕ])(?=[\s.)\]]|$)", re.MULTILINE)
+CYRILLIC_LOOKALIKES = "АВСЕ"
+HOMOGLYPHS = re.compile(rf"(?:(?<=[\s(\[:：—–-])|^)([{CYRILLIC_LOOKALIKES}])(?=[\s.)\]]|$)", re.MULTILINE)
 """Cyrillic А, В, С, Е standing alone where a Latin letter belongs ("Ответ: В")."""
-CYRILLIC_TO_LATIN = str.maketrans("АВСЕ", "ABCE")
+CYRILLIC_TO_LATIN = str.maketrans(CYRILLIC_LOOKALIKES, "ABCE")
 
 OPTION_NUMBER = Rule(
     "option-number",
