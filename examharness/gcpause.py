@@ -41,6 +41,21 @@ def collector_paused(size: int) -> Iterator[None]:
         gc.enable()
 
 
+YOUNG = 10_000
+"""Allocations of tracked objects between collections of the youngest generation in a command's
+own process (CPython's default: 700). A run allocates millions of short-lived objects (requests,
+replies, records); at 700 a 2,651-item run made about 600 young, 50 middle and 4 full collections,
+each full one traversing everything the run holds: 0.8 s of its 16 s of CPU. At 10,000: about 30
+young ones, one middle, no full one (0.2 s), for at most that many objects' worth of cyclic garbage
+freed a little later."""
+
+
+def space_collections() -> None:
+    """Collect the youngest generation every :data:`YOUNG` allocations (only for a process of the
+    command's own: the setting is process-wide)."""
+    gc.set_threshold(YOUNG, *gc.get_threshold()[1:])
+
+
 def settle(own_process: bool) -> None:
     """Move every object alive now (modules, classes, compiled patterns: loaded once, alive until
     the process exits) to the collector's permanent generation, so that the collections a long

@@ -4,10 +4,14 @@ and what a failed build left is not frozen."""
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from examharness.gcpause import LARGE, collector_paused
+from examharness.cli import main
+from examharness.gcpause import LARGE, YOUNG, collector_paused
 
 
 def test_a_large_build_runs_without_the_collector_and_what_lives_is_frozen() -> None:
@@ -42,3 +46,18 @@ def test_a_collector_already_off_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_the_command_process_collects_young_objects_less_often(tmp_path: Path) -> None:
+    """``entry`` (the ``examharness`` command) spaces young collections out, for its own process
+    only: ``main`` as tests and library users call it leaves the threshold alone."""
+    before = gc.get_threshold()
+    assert main(["report", str(tmp_path / "no-run")]) != 0
+    script = (
+        "import gc, examharness.cli as c\n"
+        "c.main = lambda **kw: print(gc.get_threshold()[0]) or 0\n"
+        "c.entry()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert int(out.stdout) == YOUNG != before[0]
+    assert gc.get_threshold() == before

@@ -27,6 +27,7 @@ from typing import NoReturn
 
 from examharness.cli.parser import build_parser
 from examharness.errors import EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError, RunAborted
+from examharness.gcpause import space_collections
 
 __all__ = ["build_parser", "main"]
 
@@ -68,7 +69,9 @@ def entry() -> NoReturn:
     """The ``examharness`` command and ``python -m examharness.cli``: :func:`main` in a process of
     its own, which may move what lives until it exits out of the cyclic collector's way
     (:func:`examharness.gcpause.settle`); what is left at the end is freed at exit by reference
-    counting, without a last traversal of it by the collector."""
+    counting, without a last traversal of it by the collector. Its young objects are collected
+    less often (:func:`examharness.gcpause.space_collections`)."""
+    space_collections()
     code = main(own_process=True)
     gc.freeze()
     sys.exit(code)
