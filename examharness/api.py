@@ -132,7 +132,7 @@ def run_exams(
             stack.enter_context(run_folder_lock(run_dir))
             cfg = cfg.model_copy(update={"summary": run_summary(folder, {}, Counters())})
         folder.write_config(cfg)
-        counters, stopped = Counters(), None
+        counters, stopped = Counters(exams={le.exam.id: le for le in exams}), None
         try:
             _session(opts, work, run_dir, backend, counters, on_progress, warn)
         except RunAborted as err:
@@ -207,18 +207,21 @@ def score_run(
     edition: int | None = None,
     write: bool = True,
     grade_keys: dict[tuple[str, str], str | None] | None = None,
+    exams: dict[str, LoadedExam] | None = None,
 ) -> RunScores:
     """Grade and score a run folder from its stored replies; write grades.jsonl and scores.json
     (``write=False``: only return the scores, e.g. for a report in another scale edition).
     Stored grades still current (:mod:`examharness.gradestamp`) are kept: no item record is read.
     ``grade_keys``: the run session's (:attr:`Counters.grade_keys`), right after it: when the
-    memo holds every item's grade by them, no item record is read either.
+    memo holds every item's grade by them, no item record is read either; ``exams``: the run's
+    exams as the session loaded them (:attr:`Counters.exams`; otherwise its files are loaded).
 
     ``edition`` picks the scales' edition (test or table year); None keeps the one the run was
     started with (``run --edition``), else each exam's, else the newest."""
     folder = RunFolder.open(run_dir)
     cfg = folder.read_config()
-    exams = load_run_exams(cfg, parse_cache=_parse_cache_at(cache_path) if use_cache else None)
+    if exams is None or set(exams) != {ref.id for ref in cfg.exams}:
+        exams = load_run_exams(cfg, parse_cache=_parse_cache_at(cache_path) if use_cache else None)
     stamp = current_stamp(folder, exams)
     kept = list(folder.read_grades().values()) if grades_current(folder, stamp) else None
     memo = ResultMemo(cache_path or default_cache_path()) if use_cache else None

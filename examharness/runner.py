@@ -95,6 +95,9 @@ class Counters:
     """The grade memo's key (:func:`~examharness.memo.grade_key`) of each item recorded this
     session: scoring right after the run takes memoized grades by them, without reading
     ``items.jsonl`` back."""
+    exams: dict[str, LoadedExam] = field(default_factory=dict)
+    """The exams of the session's run by id, as loaded for it: scoring right after the run uses
+    them without loading the files again."""
 
     def as_summary(self) -> dict[str, Any]:
         return {

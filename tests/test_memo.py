@@ -12,6 +12,7 @@ from typing import Any
 
 from conftest import MARKER, Recorder, SmallExam, write_mc_exam
 
+from examharness import api
 from examharness.api import RunOptions, run_exams, score_run
 from examharness.backends.base import StageParams
 from examharness.builtin import prompts_dir
@@ -19,7 +20,7 @@ from examharness.exam import MCItem
 from examharness.grading import grade_auto
 from examharness.memo import ResultMemo, memorable
 from examharness.records import GradedItem, ItemRecord, StageRecord
-from examharness.results import RunFolder
+from examharness.results import RunFolder, load_run_exams
 from examharness.testing import ScriptedServer
 
 
@@ -247,3 +248,28 @@ def test_scoring_right_after_a_run_takes_the_grades_by_the_sessions_keys(
     score_run(again_dir, grade_keys=partial)
     assert reads == [again_dir]
     assert (again_dir / "grades.jsonl").read_bytes() == (first_dir / "grades.jsonl").read_bytes()
+
+
+def test_scoring_right_after_a_run_uses_the_exams_the_session_loaded(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The session's exams (``Counters.exams``) are scored as loaded, without loading the run's
+    exam files again; the scores equal those from the files. Exams not those of the run are not
+    taken: the files are loaded."""
+    exam, recorder = two_stage_exam(tmp_path)
+    with ScriptedServer(responder=recorder) as srv:
+        run_dir, counters = run_exams(options(exam, srv, tmp_path))
+    expected = score_run(run_dir, write=False)
+    loads: list[str] = []
+    real = load_run_exams
+
+    def spy(cfg: Any, parse_cache: Any = None) -> Any:
+        loads.append(cfg.run_id)
+        return real(cfg, parse_cache=parse_cache)
+
+    monkeypatch.setattr(api, "load_run_exams", spy)
+    assert list(counters.exams) == [exam.exam_id]
+    got = score_run(run_dir, exams=counters.exams, write=False)
+    assert loads == [] and got.model_dump()["exams"] == expected.model_dump()["exams"]
+    score_run(run_dir, exams={"another-exam": counters.exams[exam.exam_id]}, write=False)
+    assert loads == [run_dir.name]

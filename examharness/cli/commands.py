@@ -223,7 +223,7 @@ def finish_run(args: argparse.Namespace, run_dir: Path, counters: Counters) -> i
         grader = grader_options(args)
         scores = score_run(run_dir, grader=grader, n_boot=args.bootstrap, cache_path=args.cache,
                            use_cache=not args.no_cache, prompts_dir=args.prompts,
-                           grade_keys=counters.grade_keys)  # fmt: skip
+                           grade_keys=counters.grade_keys, exams=counters.exams)  # fmt: skip
         print_summary(scores)
     print(run_dir)
     return exit_code(total)
