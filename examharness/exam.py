@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from examharness.errors import InputError, Problem
 from examharness.gcpause import collector_paused
-from examharness.safeyaml import beyond_bounds
 from examharness.scales import Scale
 from examharness.yamlpos import Locator, PathError, validation_problems, yaml_with_lines
 
@@ -463,6 +462,8 @@ def _validated(path: Path, text: str) -> Exam:
     try:
         return _checked(path, data, locate)
     except InputError:
+        from examharness.safeyaml import beyond_bounds
+
         if not beyond_bounds(data):
             raise
     return _checked(path, *yaml_with_lines(text, str(path), quick=False))

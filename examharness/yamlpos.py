@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from examharness.errors import InputError, Problem
-from examharness.linetree import LineNode, line_tree, lookup
-from examharness.safeyaml import Loader as YAML_LOADER
-from examharness.safeyaml import beyond_bounds, careful_parse, parse_yaml
+
+if TYPE_CHECKING:  # the YAML parsers are imported when a file is first parsed: an exam served from
+    # the parse cache (a run, a rerun, a score) never loads them
+    from examharness.linetree import LineNode
 
 M = TypeVar("M", bound=BaseModel)
 PathPart = str | int
@@ -65,7 +66,10 @@ class Locator:
         self._paths.add(tuple(path))
         if self._read_for is None or not self._paths <= self._read_for:
             self._read_for = set(self._paths)
-            self._root = line_tree(self._text, YAML_LOADER, self._read_for)
+            from examharness.linetree import line_tree
+            from examharness.safeyaml import Loader
+
+            self._root = line_tree(self._text, Loader, self._read_for)
         return self._root
 
     def __call__(self, path: Sequence[PathPart]) -> int | None:
@@ -79,6 +83,8 @@ class Locator:
         An unmatched last part is kept when ``keep_missing_last`` (it names a missing key,
         reported at its parent's line); unmatched inner parts are tags and are dropped.
         """
+        from examharness.linetree import lookup
+
         return lookup(self._tree(path), path, keep_missing_last=keep_missing_last)
 
 
@@ -101,6 +107,8 @@ def load_yaml_with_lines(path: str | Path, *, quick: bool = True) -> tuple[Any, 
 
 def yaml_with_lines(text: str, file: str, *, quick: bool = True) -> tuple[Any, Locator]:
     """:func:`load_yaml_with_lines` for a text already read."""
+    from examharness.safeyaml import careful_parse, parse_yaml
+
     return (parse_yaml(text, file) if quick else careful_parse(text, file)), Locator(text)
 
 
@@ -110,6 +118,8 @@ def load_model(path: Path, model: type[M], what: str) -> tuple[M, Locator]:
     try:
         return _validated_model(path, data, locate, model, what)
     except InputError:
+        from examharness.safeyaml import beyond_bounds
+
         if not beyond_bounds(data):
             raise
     return _validated_model(path, *load_yaml_with_lines(path, quick=False), model, what)  # names the bound

@@ -46,11 +46,13 @@ def test_public_api_is_curated_and_lazy() -> None:
     assert loaded_by("examharness") == ["examharness"]
 
 
-def test_run_command_modules_load_no_jinja_numpy_or_extraction_rules() -> None:
-    """A rerun served from the item and grade memo renders, extracts and fits nothing: importing
-    what it runs must not pay for Jinja, numpy or the few hundred extraction patterns."""
+def test_run_command_modules_load_no_jinja_numpy_yaml_or_extraction_rules() -> None:
+    """A rerun served from the item and grade memo (its exams from the parse cache) parses,
+    renders, extracts and fits nothing: importing what it runs must not pay for the YAML parsers,
+    Jinja, numpy or the few hundred extraction patterns."""
     code = ("import json, sys, examharness.api, examharness.cli.commands, examharness.grading; "
             "print(json.dumps(sorted(sys.modules)))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    heavy = ("jinja2", "numpy", "examharness.extract.rules", "examharness.extract.choice")
+    heavy = ("jinja2", "numpy", "yaml", "examharness.safeyaml", "examharness.linetree",
+             "examharness.extract.rules", "examharness.extract.choice")  # fmt: skip
     assert [m for m in json.loads(out) if m.startswith(heavy)] == []

@@ -21,8 +21,8 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field, replace
+from functools import cached_property, partial
 
 from examharness.extract import rules as r
 from examharness.extract.model import Extraction, Tier, answered, letters, no_answer
@@ -81,21 +81,37 @@ class _Reply:
     """Rules look for matches from here on."""
     tails: Tails | None = None
     """What the strict rules found in the reply's shorter tails (None for a changed text)."""
+    read: dict[int, tuple[re.Match[str], Candidate | None]] = field(default_factory=dict)
+    """What each match made (:meth:`read_all`), by the match's id, for all of the reply's tails."""
 
     @classmethod
-    def of(cls, tails: Tails, valid: str, multi: bool, pats: OptionPatterns, start: int) -> _Reply:
+    def of(
+        cls, tails: Tails, valid: str, multi: bool, pats: OptionPatterns, start: int,
+        read: dict[int, tuple[re.Match[str], Candidate | None]],
+    ) -> _Reply:  # fmt: skip
         """The reply, with rule keywords, anchors and elimination zones found from ``start`` on
         (a tail first: most replies end with their answer statement)."""
         present, anchors = tails.at(start)
         zones = tuple(m.span() for z in r.ZONES if z.applies(present) for m in tails.scan(z, anchors, start))
-        return cls(tails.text, valid, multi, pats, zones, anchors, present, start, tails)
+        return cls(tails.text, valid, multi, pats, zones, anchors, present, start, tails, read)
+
+    def read_all(
+        self, matches: list[re.Match[str]], read: Callable[[re.Match[str]], Candidate | None]
+    ) -> list[Candidate | None]:
+        """``read`` of each match; a match a shorter tail already read (the same object, kept
+        with its reading, so that its id is not another's) is not read again."""
+        out = []
+        for m in matches:
+            kept = self.read.get(id(m))
+            if kept is None or kept[0] is not m:
+                kept = self.read[id(m)] = (m, read(m))
+            out.append(kept[1])
+        return out
 
     def stripped(self) -> _Reply:
         """The same reply with a re-quoted option list blanked out (positions kept)."""
         text = strip_echo(self.words, self.pats, self.valid)
-        reply = _Reply(
-            text, self.valid, self.multi, self.pats, self.zones, self.anchors, self.present, self.start, None
-        )
+        reply = replace(self, text=text, tails=None, read={})
         reply.__dict__["enumerates"] = self.enumerates
         return reply
 
@@ -211,20 +227,27 @@ def _words_between(text: str, start: int, end: int) -> list[str]:
     return re.findall(r"[^\W_]+", text[start:end])
 
 
+def _concluded_text(rep: _Reply, m: re.Match[str]) -> Candidate | None:
+    hit = prefix_hit(rep.text, m.end(), rep.pats)
+    tail = r.CLAUSE_END.search(rep.text, m.end())
+    end = tail.start() if tail else len(rep.text)
+    if hit is None or len(_words_between(rep.text, m.end(), end)) > len(rep.pats.words[hit]):
+        return None
+    return Candidate(m.end(), end, m.start(), "conclusion-option-text", "strict", rep.valid[hit])
+
+
+def _statement(rep: _Reply, how: str, m: re.Match[str]) -> Candidate | None:
+    return rep.candidate(m, "a", how, "strict", m.start())
+
+
 def _strict(rep: _Reply) -> list[Candidate]:
-    found = []
+    """Every explicit statement from ``rep.start`` on (each match read once over the tails)."""
+    found: list[Candidate | None] = []
     for cue in r.CUE_RULES:
         if cue.applies(rep.present):
-            found += [_after_cue(rep, m, cue.name) for m in rep.scan(cue)]
+            found += rep.read_all(rep.scan(cue), partial(_after_cue, rep, how=cue.name))
     concluded = rep.scan(r.CONCLUDED_TEXT)
-    for m in concluded:
-        hit = prefix_hit(rep.text, m.end(), rep.pats)
-        tail = r.CLAUSE_END.search(rep.text, m.end())
-        end = tail.start() if tail else len(rep.text)
-        if hit is not None and len(_words_between(rep.text, m.end(), end)) <= len(rep.pats.words[hit]):
-            found.append(
-                Candidate(m.end(), end, m.start(), "conclusion-option-text", "strict", rep.valid[hit])
-            )
+    found += rep.read_all(concluded, partial(_concluded_text, rep))
     for rule in r.STRICT:
         if rule is r.CONCLUSION and rep.anchors is not None:  # tried at anchors: only where it can match
             matches = [c for m in concluded if (c := rule.pattern.match(rep.text, m.start())) is not None]
@@ -232,7 +255,7 @@ def _strict(rep: _Reply) -> list[Candidate]:
             matches = rep.scan(rule)
         else:
             continue
-        found += [rep.candidate(m, "a", rule.name, "strict", m.start()) for m in matches]
+        found += rep.read_all(matches, partial(_statement, rep, rule.name))
     return [c for c in found if c is not None]
 
 
@@ -371,14 +394,15 @@ def _read_choice(reply: str, options: list[str], multi: bool) -> Extraction:
     if bare is not None and (letter := _Reply.letters_of_valid(bare.group("a"), valid, multi)) is not None:
         return answered(letter, "bare-letter", "strict")
     tails = Tails(text)
+    read: dict[int, tuple[re.Match[str], Candidate | None]] = {}
     for window in _TAILS:
         tail = len(text) - window
         if tail <= _MARGIN:
             break
-        best = _last(_Reply.of(tails, valid, multi, pats, tail - _MARGIN), _strict)
+        best = _last(_Reply.of(tails, valid, multi, pats, tail - _MARGIN, read), _strict)
         if best is not None and best.start >= tail:
             return answered(best.answer, best.how, "strict")
-    first = _Reply.of(tails, valid, multi, pats, 0)
+    first = _Reply.of(tails, valid, multi, pats, 0, read)
     best = _last(first, _strict)
     if best is not None:
         return answered(best.answer, best.how, "strict")
