@@ -44,7 +44,9 @@ from examharness.scoring import ExamScoreCore, SectionItems, score_exam
 
 GRADE_SOURCES = ("grading.py", "records.py", "exam.py", "extract")
 SCORE_SOURCES = ("scoring.py", "scales.py")
-ITEM_SOURCES = ("prompts.py", "runner.py", "records.py", "exam.py", "cache.py", "backends/base.py")
+ITEM_SOURCES = (
+    "prompts.py", "promptenv.py", "runner.py", "records.py", "exam.py", "cache.py", "backends/base.py"
+)  # fmt: skip
 
 
 @cache

@@ -8,8 +8,9 @@ and a misspelt variable is an error, not an empty string.
 A template's output is one user message unless the *template text itself* has role marker lines
 ``=== system ===``, ``=== user ===`` or ``=== assistant ===``, which start a new message. Roles come
 from the template's structure only: every substituted value (``{{ ... }}``: exam text, a model's
-reply handed to the grader) is held aside while the template renders and put back only after the
-text is split into messages, so a value containing ``=== system ===`` stays text in its message.
+reply handed to the grader) that could take part in a marker line is held aside while the template
+renders and put back only after the text is split into messages, so a value containing
+``=== system ===`` stays text in its message (the others cannot change the split: :func:`_hold`).
 One environment factory (:func:`make_env`) renders item prompts, the grader prompt and the
 second-stage answer request alike.
 Images are placed with ``{{ image(path) }}`` (only files inside the exam's folder or a prompts
@@ -43,7 +44,10 @@ if TYPE_CHECKING:  # Jinja is imported when the first template is compiled: a re
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 BUILTIN_PROMPTS = prompts_dir()
-ROLE_MARKER = re.compile(r"^=== (system|user|assistant) ===[ \t]*$", re.MULTILINE)
+ROLES = ("system", "user", "assistant")
+ROLE_MARKER = re.compile(rf"^=== ({'|'.join(ROLES)}) ===[ \t]*$", re.MULTILINE)
+MARKER_CHARS = "".join(sorted(set("= \t" + "".join(ROLES))))
+"""Every character a role marker line can hold: a line with any other character is not one."""
 IMAGE_TOKEN = re.compile(r"\x00image:(\d+)\x00")
 PLACEHOLDER = re.compile("\ue000([0-9a-f]{16}):(\\d+)\ue001")
 SLOTS = "__examharness_slots__"
@@ -65,8 +69,8 @@ class _Slots:
         self.nonce = f"{self._secret}{next(self._serial) & 0xFFFFFFFF:08x}"
         self.values: list[str] = []
 
-    def hold(self, value: object) -> str:
-        self.values.append(str(value))
+    def hold(self, value: str) -> str:
+        self.values.append(value)
         return f"\ue000{self.nonce}:{len(self.values) - 1}\ue001"
 
     def restore(self, text: str) -> str:
@@ -76,6 +80,8 @@ class _Slots:
             return self.values[int(m[2])] if m[1] == self.nonce else m[0]
 
         for _ in range(len(self.values) + 1):
+            if "\ue000" not in text:  # no placeholder left (the check a further pass would make)
+                break
             restored = PLACEHOLDER.sub(value, text)
             if restored == text:
                 break
@@ -84,9 +90,22 @@ class _Slots:
 
 
 def _hold(context: jinja2.runtime.Context, value: object) -> object:
-    """Jinja's ``finalize`` (``pass_context``): each substituted value, held by the render's slots."""
+    """Jinja's ``finalize`` (``pass_context``): each substituted value that could take part in a
+    role marker line, held by the render's slots.
+
+    A value without a line break that has a character no marker line holds (:data:`MARKER_CHARS`)
+    is written as it is: the line it lands on cannot be a marker line with it, nor could it with
+    the placeholder (whose delimiters are not marker characters either), and it starts or ends no
+    line, so the split is the same. Held: any value with a line break, and any value made only of
+    marker characters, the empty one included (``=== {{ role }} ===`` must stay text), and every
+    value in an environment that compiled a ``{% filter %}`` block (the filter would see the
+    written-out value after this check: :mod:`examharness.promptenv`)."""
+    text = str(value)
+    written_out = "\n" not in text and text.strip(MARKER_CHARS)
+    if written_out and not getattr(context.environment, "filter_blocks", True):
+        return text
     slots = context.get(SLOTS)
-    return slots.hold(value) if isinstance(slots, _Slots) else value
+    return slots.hold(text) if isinstance(slots, _Slots) else text
 
 
 def template_dirs(exam_path: Path | None, user_dir: Path | None) -> list[Path]:
@@ -100,11 +119,12 @@ def template_dirs(exam_path: Path | None, user_dir: Path | None) -> list[Path]:
 
 def make_env(dirs: list[Path]) -> ImmutableSandboxedEnvironment:
     """The one template environment: sandboxed, immutable, ``StrictUndefined``, no autoescape
-    (prompts are plain text), every ``{{ value }}`` held aside from role splitting."""
+    (prompts are plain text), ``{{ value }}`` kept out of role splitting (:func:`_hold`)."""
     import jinja2
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    return ImmutableSandboxedEnvironment(
+    from examharness.promptenv import PromptEnvironment
+
+    return PromptEnvironment(
         loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
@@ -145,7 +165,7 @@ def _template_error(name: str, dirs: list[Path], err: Exception, tb: TracebackTy
 
 def _split_messages(text: str, slots: _Slots) -> list[Message]:
     """Split the template's own text at role markers, then put the substituted values back."""
-    parts = ROLE_MARKER.split(text)
+    parts = ROLE_MARKER.split(text) if "=== " in text else [text]  # the scan tries every line
     bodies = [("user", parts[0]), *zip(parts[1::2], parts[2::2], strict=True)]
     messages = [{"role": role, "content": slots.restore(body).strip()} for role, body in bodies]
     return [m for i, m in enumerate(messages) if i > 0 or m["content"] or len(messages) == 1]

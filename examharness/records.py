@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from examharness.backends.base import Message, StageParams, Usage
 from examharness.code.models import CodeSample, PassCount
@@ -137,6 +137,9 @@ class StageRecord(Model):
     latency_s: float = 0.0
     cached: bool = False
     attempts: int = 1
+    _request_key: str | None = PrivateAttr(default=None)
+    """The request cache's key of this stage when the runner looked it up there, kept so that
+    caching the reply does not compute it again (a hash of the whole prompt); never written."""
 
 
 class ItemRecord(Model):

@@ -133,6 +133,7 @@ async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params
     :class:`RequestFailed` costs this item; :class:`RunAborted` means no item can succeed.
     The reply is not cached here: :func:`remember` does that once the item is on disk.
     """
+    key = None
     if ctx.cache is not None:
         key = request_key(
             model=ctx.backend.model, base_url=ctx.backend.base_url, stage=stage,
@@ -156,7 +157,9 @@ async def ask_stage(ctx: RunContext, stage: str, messages: list[Message], params
     reply, attempt, latency = await with_retries(send, ctx.retry, ctx.counters, ctx.rng, empty=empty)
     ctx.counters.prompt_tokens += reply.usage.prompt_tokens
     ctx.counters.completion_tokens += reply.usage.completion_tokens
-    return _stage_record(stage, messages, params, reply, latency, cached=False, attempts=attempt)
+    record = _stage_record(stage, messages, params, reply, latency, cached=False, attempts=attempt)
+    record._request_key = key  # for remember()
+    return record
 
 
 async def with_retries(
@@ -212,13 +215,14 @@ async def _attempt(send: Callable[[], Awaitable[T]], retry: RetryPolicy) -> T:
 
 def remember(ctx: RunContext, stages: list[StageRecord]) -> None:
     """Queue the fresh, non-empty replies of ``stages`` for the cache (an empty reply is recorded,
-    not cached: a rerun asks again). Call it after the item's record is written."""
+    not cached: a rerun asks again), under the key :func:`ask_stage` looked each up by (computed
+    here only for a stage that did not come from it). Call it after the item's record is written."""
     if ctx.cache is None:
         return
     for s in stages:
         if s.cached or not (s.reply or "").strip():
             continue
-        key = request_key(
+        key = s._request_key or request_key(
             model=ctx.backend.model, base_url=ctx.backend.base_url, stage=s.stage,
             messages=s.messages, params=s.params,
         )  # fmt: skip
