@@ -37,8 +37,7 @@ from pydantic import ValidationError
 from examharness import __version__
 from examharness.cache import RequestCache
 from examharness.exam import Item, MCItem, MultiSelectItem, NumericItem
-from examharness.records import GradedItem, ItemRecord, SectionSampling
-from examharness.results import cut_messages
+from examharness.records import GradedItem, ItemRecord, ItemStatus, Model, SectionSampling, StageName
 from examharness.scales import Scale
 from examharness.scoring import ExamScoreCore, SectionItems, score_exam
 
@@ -64,7 +63,30 @@ def code_fingerprint(sources: tuple[str, ...] = GRADE_SOURCES) -> str:
     return h.hexdigest()
 
 
-def grade_key(record: ItemRecord, item: Item) -> str | None:
+class ServedStage(StageName):
+    """What a rerun needs of a stored stage: its name and reply (the rest is skipped)."""
+
+    reply: str | None = None
+    finish_reason: str | None = None
+
+
+class ServedRecord(Model):
+    """What a rerun needs of a stored record (:func:`from_memo`): to count it (as
+    :class:`~examharness.records.ItemOutcome`) and to key its grade (:func:`grade_key`). Validated
+    straight from the line: its prompts are skipped, never built."""
+
+    exam_id: str
+    item_id: str
+    status: ItemStatus
+    error: str | None = None
+    stages: list[ServedStage]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.exam_id, self.item_id)
+
+
+def grade_key(record: ItemRecord | ServedRecord, item: Item) -> str | None:
     """The memo key of a record's grade; None for items whose grade is not memoized (free
     response, essays and code are graded by other means; errors cost nothing to grade)."""
     if record.status == "error" or not isinstance(item, MCItem | MultiSelectItem | NumericItem):
@@ -197,30 +219,29 @@ def memorable(record: ItemRecord) -> bool:
             )  # fmt: skip
 
 
-def from_memo(line: str, finished_at: str) -> tuple[ItemRecord, str]:
+def from_memo(line: str, finished_at: str) -> tuple[ServedRecord, str]:
     """A stored record (the ``items.jsonl`` line it was first written as) as a rerun served from
-    the cache writes it: every stage a cache hit, finished at ``finished_at``. Returns the stored
-    record without its prompts (its status and stages, for counting) and the line to write.
+    the cache writes it: every stage a cache hit, finished at ``finished_at``. Returns what the
+    rerun needs of the record (:class:`ServedRecord`, for counting and its grade key) and the line
+    to write.
 
     The line is the stored one with each stage's ``latency_s``, ``cached`` and ``attempts`` and the
-    record's ``finished_at`` replaced in its bytes, so that the prompts, most of each line, are
+    record's ``finished_at`` replaced in its text, so that the prompts, most of each line, are
     neither parsed nor written again. Sound for the reason :func:`~examharness.results.cut_messages`
     is: inside a JSON string every quote is escaped, so those keys cannot occur in one. A line not
     laid out as :class:`ItemRecord` writes it is parsed and written whole. Raises
     ``ValidationError`` for a damaged entry."""
-    raw = line.encode()
-    cut = cut_messages(raw)
-    record = ItemRecord.model_validate_json(cut if cut is not None else raw)
-    patched, n = _STAGE_TIMES.subn(_CACHED_STAGE, raw)
-    at = patched.rfind(b',"finished_at":')  # the last field: only the line's end is looked at
-    if cut is None or n != len(record.stages) or at < 0 or not _FINISHED.fullmatch(patched, at):
+    record = ServedRecord.model_validate_json(line)
+    patched, n = _STAGE_TIMES.subn(_CACHED_STAGE, line)
+    at = patched.rfind(',"finished_at":')  # the last field: only the line's end is looked at
+    if n != len(record.stages) or at < 0 or not _FINISHED.fullmatch(patched, at):
         full = ItemRecord.model_validate_json(line)
         stages = [s.model_copy(update={"cached": True, "attempts": 0, "latency_s": 0.0}) for s in full.stages]
         served = full.model_copy(update={"stages": stages, "finished_at": finished_at})
         return record, served.model_dump_json()
-    return record, (patched[:at] + b',"finished_at":' + json.dumps(finished_at).encode() + b"}").decode()
+    return record, f'{patched[:at]},"finished_at":{json.dumps(finished_at)}}}'
 
 
-_STAGE_TIMES = re.compile(rb'"latency_s":[-+0-9.eE]+,"cached":(?:true|false),"attempts":[0-9]+(?=\})')
-_CACHED_STAGE = b'"latency_s":0.0,"cached":true,"attempts":0'
-_FINISHED = re.compile(rb',"finished_at":"[^"\\]*"\}')
+_STAGE_TIMES = re.compile(r'"latency_s":[-+0-9.eE]+,"cached":(?:true|false),"attempts":[0-9]+(?=\})')
+_CACHED_STAGE = '"latency_s":0.0,"cached":true,"attempts":0'
+_FINISHED = re.compile(r',"finished_at":"[^"\\]*"\}')

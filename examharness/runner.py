@@ -35,7 +35,7 @@ from examharness.code.execute import Executor
 from examharness.code.sandbox import SandboxError
 from examharness.errors import RunAborted
 from examharness.exam import CodeItem, Item, LoadedExam, MCItem, MultiSelectItem, Section
-from examharness.memo import from_memo, grade_key, item_key, memorable, templates_digest
+from examharness.memo import ServedRecord, from_memo, grade_key, item_key, memorable, templates_digest
 from examharness.prompts import ANSWER_STOP, Renderer, answer_followup
 from examharness.records import ItemRecord, SectionSampling, StageRecord, now
 from examharness.results import RunFolder
@@ -403,14 +403,14 @@ async def run(
     executor = Executor() if any(isinstance(w.section.items[w.index], CodeItem) for w in todo) else None
     executing: set[asyncio.Task[None]] = set()
 
-    def finish(record: ItemRecord, memo_line: str | None = None) -> str:
-        """Write and count ``record``; ``memo_line``: the record as the item memo serves it, written
-        as it is (its replies come from the cache: nothing to remember)."""
-        if memo_line is None:
-            line = out.append(record)
-            remember(ctx, record.stages)
-        else:
-            line = out.append_line(memo_line)
+    def finish(record: ItemRecord) -> str:
+        """Write, remember and count a record made this session."""
+        line = out.append(record)
+        remember(ctx, record.stages)
+        count(record)
+        return line
+
+    def count(record: ItemRecord | ServedRecord) -> None:
         counters.done += 1
         counters.ok += record.status == "ok"
         counters.empty += record.status == "empty"
@@ -420,7 +420,6 @@ async def run(
             counters.error_texts.append(record.error or "unknown")
         if on_progress is not None:
             on_progress(counters)
-        return line
 
     async def execute_then_finish(w: WorkItem, record: ItemRecord) -> None:
         assert executor is not None
@@ -441,7 +440,8 @@ async def run(
                 continue
             del keys[id(w)]
             counters.cached += len(record.stages)
-            finish(record, line)
+            out.append_line(line)  # its replies come from the cache: nothing to remember
+            count(record)
             counters.grade_keys[record.key] = grade_key(record, w.section.items[w.index])
         todo = [w for w in todo if id(w) in keys]
 

@@ -18,7 +18,7 @@ from examharness.backends.base import StageParams
 from examharness.builtin import prompts_dir
 from examharness.exam import MCItem
 from examharness.grading import grade_auto
-from examharness.memo import ResultMemo, memorable
+from examharness.memo import ResultMemo, grade_key, memorable
 from examharness.records import GradedItem, ItemRecord, StageRecord
 from examharness.results import RunFolder, load_run_exams
 from examharness.testing import ScriptedServer
@@ -213,7 +213,11 @@ def test_a_memo_served_line_equals_the_record_parsed_and_written_again() -> None
     stored = record.model_dump_json()
     light, line = from_memo(stored, when)
     assert line == parsed_and_written(stored) and line != stored
-    assert light.status == "ok" and len(light.stages) == 2 and light.stages[0].messages == []
+    assert (light.key, light.status, [(s.stage, s.reply) for s in light.stages]) == (
+        ("e", "q1"), "ok", [("explanation", trick), ("answer", "B")]
+    )
+    item = MCItem(id="q1", question="Which?", options=["a", "b", "c", "d"], answer="B")
+    assert grade_key(light, item) == grade_key(record, item) is not None
     relaid = json.dumps(json.loads(stored), sort_keys=True, indent=1).replace("\n", " ")
     assert from_memo(relaid, when)[1] == parsed_and_written(relaid)
 
