@@ -28,6 +28,7 @@ from rich.table import Table
 from examharness.code.models import PassCount
 from examharness.code.views import PassAtKDelta, delta_lines, paired_pass_at_k
 from examharness.errors import InputError
+from examharness.jsonfiles import read_jsonl
 from examharness.languages import LanguageScore, by_language
 from examharness.records import (
     GRADES_FILE,
@@ -40,7 +41,7 @@ from examharness.records import (
     RunScores,
     SchemaVersion,
 )
-from examharness.results import RunFolder, read_jsonl
+from examharness.results import RunFolder
 from examharness.scoring import PercentileRange, summable
 
 CHOICE_TYPES = frozenset({"mc", "multi_select", "numeric", "code"})

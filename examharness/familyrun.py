@@ -25,8 +25,9 @@ from examharness.api import RunOptions, run_exams, score_run
 from examharness.code.scores import ProblemRate
 from examharness.errors import InputError
 from examharness.family import FamilyMember, ResolvedCompute, load_family, recorded_members
+from examharness.jsonfiles import read_model, write_model
 from examharness.records import RUN_FILE, SCHEMA_VERSION, Model, SchemaVersion, now
-from examharness.results import RunFolder, read_model, write_model
+from examharness.results import RunFolder
 from examharness.runner import ProgressFn
 
 FAMILY_RUN_FILE = "family_run.json"

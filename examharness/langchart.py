@@ -20,9 +20,9 @@ from matplotlib.ticker import PercentFormatter
 from pydantic import BaseModel, ConfigDict
 
 from examharness.errors import InputError
+from examharness.jsonfiles import read_model
 from examharness.languages import LanguageScore, by_language, language_name, primary
 from examharness.records import RunScores
-from examharness.results import read_model
 
 _PALETTE = ("#3182bd", "#2ca25f", "#e6550d", "#756bb1", "#636363")
 _LINES = ("#999999", "#d62728", "#9467bd", "#8c564b", "#17becf")

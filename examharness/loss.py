@@ -30,9 +30,9 @@ from examharness.backends.logprobs import UNSUPPORTED, CompletionsLogprobs, Prom
 from examharness.cache import RequestCache, request_key
 from examharness.errors import InputError
 from examharness.family import FamilyMember, ResolvedCompute
+from examharness.jsonfiles import JsonlAppender, read_jsonl
 from examharness.losstexts import HeldOutText
 from examharness.records import SCHEMA_VERSION, Model, SchemaVersion, now
-from examharness.results import JsonlAppender, read_jsonl
 from examharness.runner import Counters, ProgressFn, RequestFailed, RetryPolicy, with_retries
 
 LOSS_RUN_FILE = "loss_run.json"

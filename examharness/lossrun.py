@@ -24,6 +24,7 @@ from examharness.backends.logprobs import CompletionsLogprobs
 from examharness.cache import RequestCache, default_cache_path
 from examharness.errors import InputError
 from examharness.family import FamilyMember, load_family, recorded_members
+from examharness.jsonfiles import JsonlAppender, read_model, write_model
 from examharness.loss import (
     LOSS_ITEMS_FILE,
     LOSS_RUN_FILE,
@@ -36,7 +37,6 @@ from examharness.loss import (
 )
 from examharness.losstexts import HeldOutText, load_texts, texts_hash
 from examharness.records import now
-from examharness.results import JsonlAppender, read_model, write_model
 from examharness.runner import Counters, ProgressFn, RetryPolicy
 
 

@@ -22,9 +22,9 @@ from pydantic import BaseModel, Field
 
 from examharness.errors import InputError
 from examharness.familyrun import PASS_RATES_FILE, FamilyPassRates, MemberPassRates
+from examharness.jsonfiles import read_model
 from examharness.loss import LOSS_SUMMARY_FILE, LossSummary, read_loss_records
 from examharness.records import SCHEMA_VERSION, Model, SchemaVersion
-from examharness.results import read_model
 from examharness.scaling import (
     Array,
     Band,

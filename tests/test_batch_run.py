@@ -19,8 +19,9 @@ from examharness.api import RunOptions, run_exams
 from examharness.batch import engine
 from examharness.batch.lines import EntryId
 from examharness.batch.state import BATCH_FILE, BatchState
+from examharness.jsonfiles import read_jsonl, read_model
 from examharness.records import ITEMS_FILE, ItemRecord
-from examharness.results import RunFolder, read_jsonl, read_model
+from examharness.results import RunFolder
 from examharness.testing import ScriptedServer
 from examharness.testing.batch_api import BatchAPI
 

@@ -17,8 +17,8 @@ from conftest import Recorder, SmallExam, cli_env, examharness, write_mc_exam
 from examharness.api import RunOptions, run_exams
 from examharness.backends.base import ChatReply, Usage
 from examharness.cache import BUSY_TIMEOUT, open_cache
+from examharness.jsonfiles import read_jsonl
 from examharness.records import ITEMS_FILE, ItemRecord
-from examharness.results import read_jsonl
 from examharness.testing import ScriptedServer
 
 

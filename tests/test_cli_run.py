@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import Recorder, cli_env, examharness, write_mc_exam
 
+from examharness.jsonfiles import read_jsonl
 from examharness.records import ITEMS_FILE, ItemRecord
-from examharness.results import read_jsonl
 from examharness.testing import ScriptedServer, prompt_hash
 
 CONCURRENCY = 4

@@ -12,8 +12,9 @@ import pytest
 from conftest import Recorder, cli_env, examharness, marker_of, write_mc_exam
 
 from examharness.errors import EXIT_ABORTED, EXIT_ITEM_ERRORS, EXIT_OK
+from examharness.jsonfiles import read_jsonl
 from examharness.records import ITEMS_FILE, ItemRecord
-from examharness.results import RunFolder, read_jsonl
+from examharness.results import RunFolder
 from examharness.testing import Fault, ScriptedServer, every_request, faults_on_first_attempts
 
 CONCURRENCY = 8

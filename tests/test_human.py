@@ -13,8 +13,9 @@ from examharness.api import score_run
 from examharness.cli import main
 from examharness.errors import InputError
 from examharness.human import COLUMNS, export_grades, import_grades
+from examharness.jsonfiles import read_jsonl
 from examharness.records import HUMAN_GRADES_FILE, GradedItem
-from examharness.results import RunFolder, read_jsonl
+from examharness.results import RunFolder
 from examharness.testing import ScriptedServer
 
 FR_REPLY = "The journey takes 85 minutes, because 9:40 to 11:05 is 1 h 25 min."

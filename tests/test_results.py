@@ -16,8 +16,9 @@ from runs import NO_KEY_ENV, ExamSpec, answer_key, first_right, run_on, write_ex
 from examharness import api
 from examharness.cli import main
 from examharness.errors import InputError
+from examharness.jsonfiles import read_model
 from examharness.records import RunConfig
-from examharness.results import DAMAGED_ITEMS_FILE, RunFolder, read_model
+from examharness.results import DAMAGED_ITEMS_FILE, RunFolder
 from examharness.testing import ScriptedServer
 
 

@@ -18,8 +18,9 @@ import pytest
 from conftest import Recorder, cli_env, examharness, write_mc_exam
 
 from examharness.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError
+from examharness.jsonfiles import read_jsonl
 from examharness.records import ITEMS_FILE, ItemRecord
-from examharness.results import RunFolder, read_jsonl
+from examharness.results import RunFolder
 from examharness.runlock import LOCK_FILE, run_folder_lock
 from examharness.testing import Fault, ScriptedServer
 

@@ -16,9 +16,10 @@ from examharness.api import RunOptions, run_exams, score_run
 from examharness.exam import MCItem
 from examharness.importers import write_exam_yaml
 from examharness.importers.mmlu import import_mmlu
+from examharness.jsonfiles import read_jsonl
 from examharness.outcome import run_summary
 from examharness.records import ITEMS_FILE, ItemRecord
-from examharness.results import RunFolder, read_jsonl
+from examharness.results import RunFolder
 from examharness.runner import Counters
 from examharness.testing import (
     Fault,

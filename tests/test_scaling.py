@@ -11,7 +11,7 @@ import pytest
 from examharness.errors import InputError
 from examharness.family import ResolvedCompute
 from examharness.familyrun import FamilyPassRates, MemberPassRates, ProblemRate
-from examharness.results import write_model
+from examharness.jsonfiles import write_model
 from examharness.scaling import bootstrap_bands, fit_capability_law, fit_loss_law
 from examharness.scalingdata import capability_scaling
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from examharness.backends.base import BackendError, ChatReply, Usage
 from examharness.errors import InputError
-from examharness.results import parse_model
+from examharness.jsonfiles import parse_model
 
 Stage = Literal["explanation", "answer", "response"]
 CHAT_URL: Literal["/v1/chat/completions"] = "/v1/chat/completions"

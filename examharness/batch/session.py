@@ -29,9 +29,10 @@ from examharness.batch.replay import Passes, ReplayBackend
 from examharness.batch.state import BatchFolder, BatchJob, BatchState
 from examharness.cache import AsyncCache
 from examharness.errors import InputError, RunAborted
+from examharness.jsonfiles import write_text
 from examharness.plan import RunOptions
 from examharness.prompts import Renderer
-from examharness.results import RunFolder, write_text
+from examharness.results import RunFolder
 from examharness.runner import Counters, ProgressFn, RetryPolicy, WorkItem, unfinished
 
 MAX_BATCHES = 8

@@ -21,8 +21,9 @@ from pydantic import Field
 
 from examharness.backends.base import BackendError
 from examharness.batch.lines import Outcome, RequestLine, read_requests, read_results
+from examharness.jsonfiles import read_model, write_model, write_text
 from examharness.records import SCHEMA_VERSION, Model, SchemaVersion, now
-from examharness.results import RunFolder, read_model, write_model, write_text
+from examharness.results import RunFolder
 
 BATCH_FILE = "batch.json"
 BATCH_DIR = "batches"

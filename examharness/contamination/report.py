@@ -6,7 +6,7 @@ from pathlib import Path
 
 from examharness.contamfile import ContaminationReport
 from examharness.errors import InputError
-from examharness.results import read_model
+from examharness.jsonfiles import read_model
 
 
 def save_report(report: ContaminationReport, path: Path) -> None:

@@ -33,9 +33,9 @@ from examharness.backends.base import ChatBackend, StageParams
 from examharness.cache import AsyncCache
 from examharness.errors import InputError
 from examharness.exam import Exam, LoadedExam, TranslationInfo
+from examharness.jsonfiles import JsonlAppender, read_jsonl
 from examharness.languages import check_language
 from examharness.prompts import Renderer, make_env, render_template, template_dirs
-from examharness.results import JsonlAppender, read_jsonl
 from examharness.runner import Counters, RequestFailed, RetryPolicy, RunContext, ask_stage, remember
 from examharness.translate.protect import Broken, check_kept, mask, unmask
 from examharness.translate.units import Fields, Unit, apply_units, check_shape, plan_units
