@@ -44,11 +44,12 @@ _STATED = re.compile(r"(?i)\b(?:is|are|was|were|be)\s+(?:the\s+|an?\s+)?\Z")
 _ENDS = re.compile(r"\s*[.!]?\s*\Z")
 _SENTENCE_END = re.compile(r"[.;!?\n。；！？](?=\s|\Z)")
 _FINISHED = re.compile(r"[.!。！)\]*]\s*\Z")
-_TAILS, _MARGIN = (200, 1000, 3000), 100
-"""A long reply's last 200, then 1,000, then 3,000 characters are searched for a statement before the
-whole of it (most replies end with their answer; one that echoes a few-shot prompt has its last
-"Answer: X" a question's length from the end); matches may start up to ``_MARGIN`` characters
-before a window (a cue before its letter)."""
+_TAILS, _MARGIN = (200, 1000, 3000, 6000), 100
+"""A long reply's last 200, then 1,000, 3,000 and 6,000 characters are searched for a statement
+before the whole of it (most replies end with their answer; one that echoes a few-shot prompt has
+its last "Answer: X" a question's length from the end); matches may start up to ``_MARGIN``
+characters before a window (a cue before its letter). A longer tail reads only what it adds to the
+shorter one (:class:`~examharness.extract.tails.Tails`, :meth:`_Reply.read_all`)."""
 _LETTER_LINES = re.compile(r"^\s*[\[(]?[A-Z][.)\]]\s", re.MULTILINE)
 """A later line opening with a letter: the reply enumerates options, its first letter is no answer."""
 _DOUBLE_NEGATIVE = re.compile(r"(?i)\bnot\s+(?:wrong|incorrect|false|unlikely)")
