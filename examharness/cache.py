@@ -107,11 +107,7 @@ class RequestCache:
         return ChatReply(text=row[0], finish_reason=row[1], usage=usage)
 
     def put(self, key: str, reply: ChatReply) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO replies (key, text, finish_reason, prompt_tokens, completion_tokens)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (key, reply.text, reply.finish_reason, reply.usage.prompt_tokens, reply.usage.completion_tokens),
-        )
+        self.put_many([(key, reply)], [])
 
     def put_many(self, replies: list[tuple[str, ChatReply]], payloads: list[tuple[str, str]]) -> None:
         """Store replies and payloads in one transaction (one commit instead of one each)."""
@@ -137,7 +133,7 @@ class RequestCache:
         return None if row is None else str(row[0])
 
     def put_payload(self, key: str, payload: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO payloads (key, json) VALUES (?, ?)", (key, payload))
+        self.put_many([], [(key, payload)])
 
     def get_payloads(self, keys: list[str]) -> dict[str, str]:
         """The stored payloads of ``keys`` (missing keys left out), in a few statements."""

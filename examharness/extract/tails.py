@@ -1,7 +1,7 @@
 """Rule keywords and anchor words of a reply's ever longer tails, each character searched once.
 
 :func:`~examharness.extract.choice.extract_choice` reads a long reply's last 200, then 1,000,
-then 3,000 characters before the whole of it; each reading needs the rule keywords
+3,000 and 6,000 characters before the whole of it; each reading needs the rule keywords
 (:func:`~examharness.extract.rules.keywords_in`) and anchor positions
 (:func:`~examharness.extract.rules.anchor_positions`) of the text from its start on. The anchor
 scan there is one regular expression over every anchor word; common letters start many of them
@@ -15,6 +15,10 @@ that scan gives, cheaper and once per character:
   Aho-Corasick automaton (``pyahocorasick``, C), with the keywords; the regular expression's
   choice is then replayed over them: from the tail's start, the first occurrence, the longest word
   at a position, the next one at or after its end.
+
+A longer tail keeps the shorter one's choice and extends it over the added part (unless a word
+chosen there runs past the old start: then it chooses afresh), and :meth:`Tails.scan` keeps each
+rule's matches, so a rule tried at anchor words is tried only at the anchors a tail added.
 
 Exactness needs ``text.lower()`` sliced to equal the slice lower-cased: lower-casing keeps the
 length, and no capital sigma (whose lower case depends on the next letter). Otherwise every tail
