@@ -103,12 +103,12 @@ def read_model(path: Path, model: type[M]) -> M:
 
 
 def write_model(path: Path, model: BaseModel) -> None:
-    """Write atomically: a crash leaves the old file or the new one, never half of either."""
+    """``model`` as indented JSON, written atomically (:func:`write_text`)."""
     write_text(path, model.model_dump_json(indent=2) + "\n")
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write atomically (see :func:`write_model`)."""
+    """Write atomically: a crash leaves the old file or the new one, never half of either."""
     tmp = path.with_name(path.name + ".tmp")
     try:
         tmp.write_text(text, encoding="utf-8")

@@ -105,14 +105,7 @@ class Rule:
             return self._scan_after(text, start, self.after)
         if not self.at or anchors is None:
             return list(self.pattern.finditer(text, start))
-        starts = sorted({i for word in self.at for i in anchors.get(word, ())})
-        if not self.back:
-            return [m for i in starts if (m := self.pattern.match(text, i)) is not None]
-        found: dict[tuple[int, int], re.Match[str]] = {}
-        for i in starts:
-            for m in self.pattern.finditer(text, max(0, i - self.back), min(len(text), i + self.ahead)):
-                found[m.span()] = m
-        return sorted(found.values(), key=lambda m: m.start())
+        return self._tried_at(text, anchors, [])
 
     def scan_added(
         self, text: str, added: dict[str, list[int]], found: list[re.Match[str]]
@@ -120,7 +113,15 @@ class Rule:
         """What :meth:`scan` finds from an earlier start, given what it found from a later one
         (``found``) and the anchors in between (``added``, all before those it was tried at): a
         match tried at an anchor does not depend on where the scan started."""
-        starts = sorted({i for word in self.at for i in added.get(word, ())})
+        return self._tried_at(text, added, found)
+
+    def _tried_at(
+        self, text: str, anchors: dict[str, list[int]], found: list[re.Match[str]]
+    ) -> list[re.Match[str]]:
+        """The matches tried at the rule's words in ``anchors`` (each match at the word, or in the
+        window around it), in order, followed by or merged with ``found`` (matches tried at later
+        anchors)."""
+        starts = sorted({i for word in self.at for i in anchors.get(word, ())})
         if not self.back:
             return [m for i in starts if (m := self.pattern.match(text, i)) is not None] + found
         spans: dict[tuple[int, int], re.Match[str]] = {}
